@@ -32,7 +32,9 @@ void PacketBuffer::consume_front(std::size_t n) {
   size_ -= n;
 }
 
-void PacketBuffer::truncate(std::size_t n) { size_ = std::min(size_, n); }
+void PacketBuffer::truncate(std::size_t n) {
+  size_ = std::min(size_, n);
+}
 
 bool PacketBuffer::resize(std::size_t n) {
   if (n > capacity_ - head_) return false;
@@ -83,6 +85,8 @@ void BufferPool::release(PacketBuffer* buffer) {
   if (free_.size() < max_cached_) free_.push_back(std::move(owned));
 }
 
-void BufferPool::Release::operator()(PacketBuffer* buffer) const { pool->release(buffer); }
+void BufferPool::Release::operator()(PacketBuffer* buffer) const {
+  pool->release(buffer);
+}
 
 }  // namespace fz

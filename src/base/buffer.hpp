@@ -53,7 +53,8 @@ class PacketBuffer {
   bool resize(std::size_t n);
   // Empties the window and places its start at `headroom` bytes into the block.
   void reset(std::size_t headroom);
-  // Replaces the contents with a copy of `bytes`, placed after `headroom`; false if it does not fit.
+  // Replaces the contents with a copy of `bytes`, placed after `headroom`; false if it does not
+  // fit.
   bool assign(Bytes bytes, std::size_t headroom);
 
  private:

@@ -7,8 +7,10 @@ constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 
 constexpr std::array<std::int8_t, 256> make_decode_table() {
   std::array<std::int8_t, 256> table{};
-  for (auto& v : table) v = -1;
-  for (int i = 0; i < 64; ++i) table[static_cast<std::uint8_t>(kAlphabet[i])] = static_cast<std::int8_t>(i);
+  for (auto& v : table)
+    v = -1;
+  for (int i = 0; i < 64; ++i)
+    table[static_cast<std::uint8_t>(kAlphabet[i])] = static_cast<std::int8_t>(i);
   return table;
 }
 constexpr auto kDecode = make_decode_table();
@@ -27,7 +29,8 @@ std::string base64_encode(Bytes data, Base64Padding padding) {
   out.reserve((data.size() + 2) / 3 * 4);
   std::size_t i = 0;
   for (; i + 3 <= data.size(); i += 3) {
-    const std::uint32_t v = (std::uint32_t{data[i]} << 16) | (std::uint32_t{data[i + 1]} << 8) | data[i + 2];
+    const std::uint32_t v =
+        (std::uint32_t{data[i]} << 16) | (std::uint32_t{data[i + 1]} << 8) | data[i + 2];
     out += kAlphabet[(v >> 18) & 63];
     out += kAlphabet[(v >> 12) & 63];
     out += kAlphabet[(v >> 6) & 63];
@@ -58,7 +61,8 @@ Result<std::vector<std::uint8_t>> base64_decode(std::string_view text) {
   }
   const std::size_t rem = text.size() % 4;
   if (rem == 1) return Error(Errc::malformed, "base64 length is impossible");
-  if (pad != 0 && (rem == 0 || pad != 4 - rem)) return Error(Errc::malformed, "base64 padding is wrong");
+  if (pad != 0 && (rem == 0 || pad != 4 - rem))
+    return Error(Errc::malformed, "base64 padding is wrong");
 
   std::vector<std::uint8_t> out;
   out.reserve(text.size() / 4 * 3 + 2);

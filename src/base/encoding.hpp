@@ -30,7 +30,8 @@ Result<std::array<std::uint8_t, N>> base64_decode_fixed(std::string_view text) {
   if (!bytes) return bytes.error();
   if (bytes->size() != N) return Error(Errc::malformed, "base64 value has the wrong length");
   std::array<std::uint8_t, N> out{};
-  for (std::size_t i = 0; i < N; ++i) out[i] = (*bytes)[i];
+  for (std::size_t i = 0; i < N; ++i)
+    out[i] = (*bytes)[i];
   return out;
 }
 

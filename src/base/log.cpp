@@ -19,22 +19,33 @@ struct Alias {
   std::string_view ours;
 };
 constexpr Alias kAliases[] = {
-    {"firezone_gateway", "app"},     {"firezone_tunnel", "gateway"}, {"connlib", "gateway"},
-    {"snownet", "p2p"},              {"str0m", "ice"},               {"boringtun", "wireguard"},
-    {"phoenix_channel", "portal"},   {"firezone_relay", "turn"},     {"ip_packet", "net"},
-    {"dns_types", "dns"},            {"tun", "io::tun"},             {"socket_factory", "io::udp"},
+    {"firezone_gateway", "app"},
+    {"firezone_tunnel", "gateway"},
+    {"connlib", "gateway"},
+    {"snownet", "p2p"},
+    {"str0m", "ice"},
+    {"boringtun", "wireguard"},
+    {"phoenix_channel", "portal"},
+    {"firezone_relay", "turn"},
+    {"ip_packet", "net"},
+    {"dns_types", "dns"},
+    {"tun", "io::tun"},
+    {"socket_factory", "io::udp"},
 };
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
+    s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
+    s.remove_suffix(1);
   return s;
 }
 
 bool valid_target(std::string_view t) {
   if (t.empty()) return false;
   return std::all_of(t.begin(), t.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':' || c == '-' || c == '.';
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':' || c == '-' ||
+           c == '.';
   });
 }
 
@@ -69,12 +80,18 @@ Registry& registry() {
 
 spdlog::level::level_enum to_spdlog(Level level) {
   switch (level) {
-    case Level::trace: return spdlog::level::trace;
-    case Level::debug: return spdlog::level::debug;
-    case Level::info: return spdlog::level::info;
-    case Level::warn: return spdlog::level::warn;
-    case Level::error: return spdlog::level::err;
-    case Level::off: return spdlog::level::off;
+    case Level::trace:
+      return spdlog::level::trace;
+    case Level::debug:
+      return spdlog::level::debug;
+    case Level::info:
+      return spdlog::level::info;
+    case Level::warn:
+      return spdlog::level::warn;
+    case Level::error:
+      return spdlog::level::err;
+    case Level::off:
+      return spdlog::level::off;
   }
   return spdlog::level::info;
 }
@@ -93,12 +110,18 @@ std::shared_ptr<spdlog::logger> make_stdout_logger() {
 
 std::string_view to_string(Level level) {
   switch (level) {
-    case Level::trace: return "trace";
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warn: return "warn";
-    case Level::error: return "error";
-    case Level::off: return "off";
+    case Level::trace:
+      return "trace";
+    case Level::debug:
+      return "debug";
+    case Level::info:
+      return "info";
+    case Level::warn:
+      return "warn";
+    case Level::error:
+      return "error";
+    case Level::off:
+      return "off";
   }
   return "?";
 }
@@ -131,7 +154,8 @@ Result<Filter> Filter::parse(std::string_view text) {
         filter.default_level_ = *level;
         continue;
       }
-      if (!valid_target(item)) return Error(Errc::config, "invalid log directive", std::string(item));
+      if (!valid_target(item))
+        return Error(Errc::config, "invalid log directive", std::string(item));
       filter.directives_.push_back({map_alias(item), Level::trace});
       continue;
     }
@@ -149,7 +173,8 @@ Level Filter::level_for(std::string_view name) const {
   const Directive* best = nullptr;
   for (const auto& d : directives_) {
     // Later directives for the same target win, as in RUST_LOG.
-    if (target_matches(d.target, name) && (!best || d.target.size() >= best->target.size())) best = &d;
+    if (target_matches(d.target, name) && (!best || d.target.size() >= best->target.size()))
+      best = &d;
   }
   return best ? best->level : default_level_;
 }
@@ -169,7 +194,8 @@ void set_filter(const Filter& filter) {
   auto& r = registry();
   std::lock_guard lock(r.mutex);
   r.filter = filter;
-  for (auto& [name, t] : r.targets) t->set_threshold(filter.level_for(name));
+  for (auto& [name, t] : r.targets)
+    t->set_threshold(filter.level_for(name));
 }
 
 void set_writer(Writer writer) {

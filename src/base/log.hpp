@@ -65,7 +65,9 @@ class Target {
     return static_cast<int>(level) >= threshold_.load(std::memory_order_relaxed) &&
            level != Level::off;
   }
-  void set_threshold(Level level) { threshold_.store(static_cast<int>(level), std::memory_order_relaxed); }
+  void set_threshold(Level level) {
+    threshold_.store(static_cast<int>(level), std::memory_order_relaxed);
+  }
 
  private:
   std::string name_;
@@ -94,9 +96,9 @@ void emit(const Target& target, Level level, fmt::format_string<Args...> format,
 
 }  // namespace fz::log
 
-#define FZ_LOG(target_name, level, ...)                                               \
-  do {                                                                                \
-    static ::fz::log::Target& fz_log_target_ = ::fz::log::target(target_name);        \
+#define FZ_LOG(target_name, level, ...)                                                     \
+  do {                                                                                      \
+    static ::fz::log::Target& fz_log_target_ = ::fz::log::target(target_name);              \
     if (fz_log_target_.enabled(level)) ::fz::log::emit(fz_log_target_, level, __VA_ARGS__); \
   } while (0)
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cassert>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -15,16 +16,16 @@
 namespace fz {
 
 enum class Errc {
-  truncated,         // input ended before a field it declares
-  malformed,         // a field has a value the format does not allow
-  checksum,          // a checksum or MAC did not verify
-  unsupported,       // well-formed, but a version, type or option we do not handle
-  out_of_range,      // a number outside its allowed range
-  crypto,            // a cryptographic operation failed (bad key, failed decryption)
-  state,             // the operation does not fit the current protocol state
-  exhausted,         // a pool, table or id space is full
-  not_found,         // a lookup found nothing
-  config,            // invalid configuration
+  truncated,     // input ended before a field it declares
+  malformed,     // a field has a value the format does not allow
+  checksum,      // a checksum or MAC did not verify
+  unsupported,   // well-formed, but a version, type or option we do not handle
+  out_of_range,  // a number outside its allowed range
+  crypto,        // a cryptographic operation failed (bad key, failed decryption)
+  state,         // the operation does not fit the current protocol state
+  exhausted,     // a pool, table or id space is full
+  not_found,     // a lookup found nothing
+  config,        // invalid configuration
 };
 
 std::string_view to_string(Errc code);
@@ -64,10 +65,10 @@ class [[nodiscard]] Result {
   Result(T&& value) : v_(std::in_place_index<0>, std::move(value)) {}
   Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}
   template <class U>
-    requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::remove_cvref_t<U>, T> &&
-             !std::is_same_v<std::remove_cvref_t<U>, Error> &&
-             !std::is_same_v<std::remove_cvref_t<U>, Result>)
-  Result(U&& value) : v_(std::in_place_index<0>, T(std::forward<U>(value))) {}
+  requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::remove_cvref_t<U>, T> &&
+           !std::is_same_v<std::remove_cvref_t<U>, Error> &&
+           !std::is_same_v<std::remove_cvref_t<U>, Result>) Result(U&& value)
+      : v_(std::in_place_index<0>, T(std::forward<U>(value))) {}
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -108,18 +109,18 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;
-  Result(Error error) : error_(std::move(error)), ok_(false) {}
+  Result(Error error) : error_(std::move(error)) {}
 
-  bool ok() const { return ok_; }
-  explicit operator bool() const { return ok_; }
+  bool ok() const { return !error_.has_value(); }
+  explicit operator bool() const { return ok(); }
   const Error& error() const {
-    assert(!ok_);
-    return error_;
+    assert(!ok());
+    return *error_;
   }
 
  private:
-  Error error_{Errc::state, ""};
-  bool ok_ = true;
+  // Empty on success, so the common path constructs no Error at all.
+  std::optional<Error> error_;
 };
 
 using Status = Result<void>;
@@ -127,8 +128,7 @@ using Status = Result<void>;
 }  // namespace fz
 
 // Propagates an error from an expression that yields a Result; otherwise evaluates to nothing.
-#define FZ_TRY_STATUS(expr)                            \
-  do {                                                 \
-    if (auto fz_try_status_ = (expr); !fz_try_status_) \
-      return fz_try_status_.error();                   \
+#define FZ_TRY_STATUS(expr)                                                           \
+  do {                                                                                \
+    if (auto fz_try_status_ = (expr); !fz_try_status_) return fz_try_status_.error(); \
   } while (0)

@@ -28,11 +28,19 @@ using UnixTime = std::chrono::sys_seconds;
 
 using namespace std::chrono_literals;
 
-constexpr Instant instant_from_nanos(std::int64_t ns) { return Instant(Duration(ns)); }
-constexpr std::int64_t nanos_since_origin(Instant t) { return t.time_since_epoch().count(); }
-constexpr UnixTime unix_from_seconds(std::int64_t s) { return UnixTime(std::chrono::seconds(s)); }
+constexpr Instant instant_from_nanos(std::int64_t ns) {
+  return Instant(Duration(ns));
+}
+constexpr std::int64_t nanos_since_origin(Instant t) {
+  return t.time_since_epoch().count();
+}
+constexpr UnixTime unix_from_seconds(std::int64_t s) {
+  return UnixTime(std::chrono::seconds(s));
+}
 
 // Milliseconds as a double, for logs.
-constexpr double to_millis(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+constexpr double to_millis(Duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
 
 }  // namespace fz

@@ -12,12 +12,14 @@ RC_GTEST_PROP(Base64Property, RoundTripsBothPaddings, (const std::vector<std::ui
   RC_ASSERT(*base64_decode(base64_encode(data, Base64Padding::unpadded)) == data);
 }
 
-RC_GTEST_PROP(Base64Property, ArbitraryTextNeverCrashesAndDecodesCanonically, (const std::string& text)) {
+RC_GTEST_PROP(Base64Property, ArbitraryTextNeverCrashesAndDecodesCanonically,
+              (const std::string& text)) {
   auto decoded = base64_decode(text);
   if (decoded) {
     // Exactly one accepted spelling per padding style: re-encoding gives the input back.
     const bool padded = text.find('=') != std::string::npos || text.size() % 4 == 0;
-    RC_ASSERT(base64_encode(*decoded, padded ? Base64Padding::padded : Base64Padding::unpadded) == text);
+    RC_ASSERT(base64_encode(*decoded, padded ? Base64Padding::padded : Base64Padding::unpadded) ==
+              text);
   }
 }
 

@@ -7,13 +7,20 @@
 namespace fz {
 namespace {
 
-std::vector<std::uint8_t> bytes_of(std::string_view s) { return {s.begin(), s.end()}; }
+std::vector<std::uint8_t> bytes_of(std::string_view s) {
+  return {s.begin(), s.end()};
+}
 
 // RFC 4648 §10 test vectors.
 TEST(Base64, Rfc4648VectorsPadded) {
   const std::pair<const char*, const char*> cases[] = {
-      {"", ""},           {"f", "Zg=="},         {"fo", "Zm8="},        {"foo", "Zm9v"},
-      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+      {"", ""},
+      {"f", "Zg=="},
+      {"fo", "Zm8="},
+      {"foo", "Zm9v"},
+      {"foob", "Zm9vYg=="},
+      {"fooba", "Zm9vYmE="},
+      {"foobar", "Zm9vYmFy"},
   };
   for (auto [plain, encoded] : cases) {
     EXPECT_EQ(base64_encode(bytes_of(plain)), encoded);
@@ -32,19 +39,20 @@ TEST(Base64, UnpaddedEncodeAndDecode) {
 }
 
 TEST(Base64, RejectsBadInput) {
-  EXPECT_FALSE(base64_decode("Z"));         // impossible length
-  EXPECT_FALSE(base64_decode("Zg="));       // wrong amount of padding
-  EXPECT_FALSE(base64_decode("Zm9v="));     // padding after a full quantum
-  EXPECT_FALSE(base64_decode("Zm-v"));      // URL-safe alphabet is not accepted
-  EXPECT_FALSE(base64_decode("Zm 9v"));     // whitespace
-  EXPECT_FALSE(base64_decode("Zh=="));      // non-zero trailing bits
-  EXPECT_FALSE(base64_decode("=Zg="));      // padding in the middle
+  EXPECT_FALSE(base64_decode("Z"));      // impossible length
+  EXPECT_FALSE(base64_decode("Zg="));    // wrong amount of padding
+  EXPECT_FALSE(base64_decode("Zm9v="));  // padding after a full quantum
+  EXPECT_FALSE(base64_decode("Zm-v"));   // URL-safe alphabet is not accepted
+  EXPECT_FALSE(base64_decode("Zm 9v"));  // whitespace
+  EXPECT_FALSE(base64_decode("Zh=="));   // non-zero trailing bits
+  EXPECT_FALSE(base64_decode("=Zg="));   // padding in the middle
   EXPECT_EQ(base64_decode("Z").error().code(), Errc::malformed);
 }
 
 TEST(Base64, WireGuardKeyIsFortyFourCharacters) {
   std::array<std::uint8_t, 32> key{};
-  for (std::size_t i = 0; i < key.size(); ++i) key[i] = static_cast<std::uint8_t>(i * 7);
+  for (std::size_t i = 0; i < key.size(); ++i)
+    key[i] = static_cast<std::uint8_t>(i * 7);
   const auto text = base64_encode(key);
   EXPECT_EQ(text.size(), 44u);
   auto back = base64_decode_fixed<32>(text);

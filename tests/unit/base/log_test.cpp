@@ -72,7 +72,8 @@ TEST(LogFilter, RejectsNonsense) {
 TEST(Logging, TargetsFollowTheFilterAndSkipFormattingWhenDisabled) {
   std::vector<std::string> lines;
   set_writer([&](Level level, std::string_view target, std::string_view message) {
-    lines.push_back(std::string(to_string(level)) + " " + std::string(target) + ": " + std::string(message));
+    lines.push_back(std::string(to_string(level)) + " " + std::string(target) + ": " +
+                    std::string(message));
   });
   set_filter(*Filter::parse("warn,logtest=debug"));
 

@@ -14,7 +14,8 @@ Result<int> parse_digit(char c) {
 }
 
 Status check_all(std::string_view s) {
-  for (char c : s) FZ_TRY_STATUS([&]() -> Status {
+  for (char c : s)
+    FZ_TRY_STATUS([&]() -> Status {
       auto d = parse_digit(c);
       if (!d) return d.error();
       return {};

@@ -35,7 +35,8 @@ TEST(Rng, UniformStaysInRangeAndRejectsTheBiasedTail) {
   EXPECT_EQ(one.uniform(0), 0u);
   EXPECT_EQ(one.draws(), 0u);
   ScriptedRng many({~0ULL});
-  for (int i = 0; i < 10; ++i) EXPECT_LT(many.uniform(1000), 1000u);
+  for (int i = 0; i < 10; ++i)
+    EXPECT_LT(many.uniform(1000), 1000u);
 }
 
 }  // namespace
