@@ -36,8 +36,7 @@ int main(int argc, char** argv) {
       }
     } else if (!run_file(arg)) {
       return 1;
-    }
-    else {
+    } else {
       ++count;
     }
   }

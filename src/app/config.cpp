@@ -16,9 +16,11 @@ ParsedArgs parse_args(int argc, const char* const* argv) {
       ->envname("FIREZONE_API_URL")
       ->capture_default_str();
   std::string id;
-  cli.add_option("-i,--firezone-id", id, "Stable identifier of this gateway")->envname("FIREZONE_ID");
+  cli.add_option("-i,--firezone-id", id, "Stable identifier of this gateway")
+      ->envname("FIREZONE_ID");
   std::string name;
-  cli.add_option("-n,--firezone-name", name, "Display name of this gateway")->envname("FIREZONE_NAME");
+  cli.add_option("-n,--firezone-name", name, "Display name of this gateway")
+      ->envname("FIREZONE_NAME");
   cli.add_option("--health-check-addr", c.health_check_addr, "Address of the HTTP health check")
       ->envname("HEALTH_CHECK_ADDR")
       ->capture_default_str();
