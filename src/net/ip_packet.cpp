@@ -271,17 +271,6 @@ namespace {
 // Big-endian 16-bit fields as single memory accesses. The rewrite path stores a checksum and may
 // load it again at once; byte-wise stores would defeat store-to-load forwarding and cost ~10
 // cycles per packet.
-std::uint16_t get16(const std::uint8_t* p) {
-  std::uint16_t v;
-  std::memcpy(&v, p, 2);
-  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap16(v);
-  return v;
-}
-void put16(std::uint8_t* p, std::uint16_t v) {
-  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap16(v);
-  std::memcpy(p, &v, 2);
-}
-
 bool uses_pseudo_header(Transport t) {
   return t == Transport::udp || t == Transport::tcp || t == Transport::icmpv6;
 }
@@ -324,25 +313,25 @@ Result<IpPacket> IpPacket::parse(MutBytes buffer) {
 
 void IpPacket::update_l4_checksum(std::uint32_t delta) {
   std::uint8_t* field = mut() + l4_offset_ + l4_checksum_offset();
-  const std::uint16_t check = get16(field);
+  const std::uint16_t check = load_be16(field);
   if (transport_ == Transport::udp && is_v4() && check == 0) return;  // stays "no checksum"
   std::uint16_t updated = checksum_apply(check, delta);
   if (transport_ == Transport::udp && updated == 0) updated = 0xffff;
-  put16(field, updated);
+  store_be16(field, updated);
 }
 
 std::uint32_t IpPacket::address_delta(std::size_t offset, const IpAddr& address) {
   const std::uint32_t delta =
       checksum_delta(Bytes(data_ + offset, address.size()), address.bytes());
-  if (is_v4()) put16(mut() + 10, checksum_apply(get16(data_ + 10), delta));
+  if (is_v4()) store_be16(mut() + 10, checksum_apply(load_be16(data_ + 10), delta));
   std::memcpy(mut() + offset, address.bytes().data(), address.size());
   return delta;
 }
 
 std::uint32_t IpPacket::l4_word_delta(std::size_t offset_in_l4, std::uint16_t value) {
   std::uint8_t* field = mut() + l4_offset_ + offset_in_l4;
-  const std::uint32_t delta = static_cast<std::uint16_t>(~get16(field)) + std::uint32_t{value};
-  put16(field, value);
+  const std::uint32_t delta = static_cast<std::uint16_t>(~load_be16(field)) + std::uint32_t{value};
+  store_be16(field, value);
   return delta;
 }
 
@@ -409,9 +398,9 @@ void IpPacket::set_ecn(Ecn ecn) {
   std::uint8_t* b = mut();
   const auto bits = static_cast<std::uint8_t>(ecn);
   if (is_v4()) {
-    const std::uint16_t old_word = get16(b);
+    const std::uint16_t old_word = load_be16(b);
     b[1] = static_cast<std::uint8_t>((b[1] & ~0x03) | bits);
-    put16(b + 10, checksum_update16(get16(b + 10), old_word, get16(b)));
+    store_be16(b + 10, checksum_update16(load_be16(b + 10), old_word, load_be16(b)));
   } else {
     // ECN is not covered by any IPv6 checksum.
     b[1] = static_cast<std::uint8_t>((b[1] & ~0x30) | (bits << 4));
