@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
 jobs=$(nproc)
+# Let ccache share results between clones in different folders (CI builds a fresh clone).
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 status=0
 
 # 1. The main build: g++ 12, Debug, AddressSanitizer + UndefinedBehaviorSanitizer. Every label.
