@@ -8,6 +8,7 @@
 
 #include "base/log.hpp"
 #include "base/result.hpp"
+#include "net/ip_addr.hpp"
 
 namespace fz::app {
 
@@ -20,6 +21,9 @@ struct Config {
   std::optional<std::string> firezone_id;
   std::optional<std::string> firezone_name;
   std::string health_check_addr = kDefaultHealthCheckAddr;
+  net::SocketAddr health_check;  // health_check_addr, parsed
+  // The connlib version in the User-Agent: the protocol level the portal assumes we speak.
+  std::string protocol_version;
   bool no_check = false;
   bool no_telemetry = false;
   bool validate_checksums = false;
@@ -34,7 +38,13 @@ struct ParsedArgs {
   std::string message;  // help text, version, or the error to print
 };
 
-// Parses argv and the environment. Flags win over environment variables.
+// Parses argv and the environment. Flags win over environment variables. The token comes from
+// the positional argument, FIREZONE_TOKEN, --token-file/FIREZONE_TOKEN_FILE, or the systemd
+// credential $CREDENTIALS_DIRECTORY/FIREZONE_TOKEN, in that order; a token read from a file is
+// trimmed. Every error message names the flag or variable at fault and never contains the token.
 ParsedArgs parse_args(int argc, const char* const* argv);
+
+// Replaces every occurrence of `secret` in `text` by "<redacted>" (no-op for an empty secret).
+std::string redact(std::string text, std::string_view secret);
 
 }  // namespace fz::app

@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "app/config.hpp"
+#include "app/gateway_app.hpp"
 
 int main(int argc, char** argv) {
   const auto parsed = fz::app::parse_args(argc, argv);
@@ -10,13 +11,10 @@ int main(int argc, char** argv) {
       return 0;
     case fz::app::ParseOutcome::exit_failure:
       std::fprintf(stderr, "firezone-gateway: %s\n", parsed.message.c_str());
-      return 2;
+      return 1;
     case fz::app::ParseOutcome::run:
       break;
   }
   fz::log::set_filter(parsed.config.log_filter);
-  // The runtime (TUN, sockets, portal connection) is built in later milestones; until then the
-  // binary validates its configuration and says plainly that it cannot run yet.
-  FZ_ERROR("app", "this build has no runtime yet; only --help and --version are supported");
-  return 1;
+  return fz::app::run_gateway(parsed.config);
 }

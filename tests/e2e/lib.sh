@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Shared topology for the end-to-end tests, the demo and the throughput benchmark.
+#
+# Namespaces (names carry a per-run id, so runs never collide):
+#   $SW   a bridge (br0) joining the "internet" side: 203.0.113.0/24 and 2001:db8:e2e::/64
+#   $PORTAL   fz-dev-portal           203.0.113.2   2001:db8:e2e::2
+#   $RELAY    coturn on 3478          203.0.113.3   2001:db8:e2e::3
+#   $GW       firezone-gateway        203.0.113.4   2001:db8:e2e::4   + 198.51.100.1 / 2001:db8:5::1
+#   $CLIENT   fz-client               203.0.113.5   2001:db8:e2e::5
+#   $RES      resources (HTTP, iperf3, dnsmasq) 198.51.100.10 / 2001:db8:5::10, behind the gateway
+# The gateway forwards and masquerades towards the resources the way the reference's install
+# script sets a host up. Direct client<->gateway traffic can be dropped (block_direct), so the
+# path must go through the relay.
+#
+# Every daemon is started as a simple background command; its PID goes into PIDS and the EXIT trap
+# kills them, waits for them and deletes the namespaces. Source this file, then call e2e_setup.
+set -u
+
+E2E_ID=${E2E_ID:-$$}
+SW=fze$E2E_ID-sw
+PORTAL=fze$E2E_ID-portal
+RELAY=fze$E2E_ID-relay
+GW=fze$E2E_ID-gw
+CLIENT=fze$E2E_ID-client
+RES=fze$E2E_ID-res
+ALL_NS="$CLIENT $GW $RES $RELAY $PORTAL $SW"
+
+PORTAL_IP=203.0.113.2
+RELAY_IP=203.0.113.3
+RELAY_IP6=2001:db8:e2e::3
+GW_IP=203.0.113.4
+GW_IP6=2001:db8:e2e::4
+CLIENT_IP=203.0.113.5
+CLIENT_IP6=2001:db8:e2e::5
+RES_IP=198.51.100.10
+RES_IP6=2001:db8:5::10
+RES_NET=198.51.100.0/24
+RES_NET6=2001:db8:5::/64
+
+E2E_PIDS=()
+E2E_WORK=${E2E_WORK:-$(mktemp -d /tmp/fz-e2e.XXXXXX)}
+
+e2e_skip_unless_ready() {
+  if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for network namespaces"; exit 77; fi
+  local tool
+  for tool in ip turnserver iptables python3 "$@"; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool not installed"; exit 77; }
+  done
+}
+
+e2e_cleanup() {
+  local pid ns
+  for pid in "${E2E_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${E2E_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+  for ns in $ALL_NS; do ip netns del "$ns" 2>/dev/null; done
+  if [ "${KEEP_LOGS:-}" = 1 ]; then echo "logs kept in $E2E_WORK"; else rm -rf "$E2E_WORK"; fi
+}
+
+e2e_fail() {
+  echo "FAIL: $*"
+  local f
+  for f in "$E2E_WORK"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 80 "$f"; }; done
+  exit 1
+}
+
+# Runs "$@" in the background inside namespace $1, logging to $E2E_WORK/<name>.log; sets LAST_PID.
+e2e_spawn() {
+  local ns=$1 name=$2
+  shift 2
+  ip netns exec "$ns" "$@" >"$E2E_WORK/$name.log" 2>&1 &
+  LAST_PID=$!
+  E2E_PIDS+=("$LAST_PID")
+}
+
+# Stops one daemon started with e2e_spawn (SIGTERM, then waits); returns its exit code.
+e2e_stop() {
+  local pid=$1 rc
+  kill -TERM "$pid" 2>/dev/null
+  wait "$pid"
+  rc=$?
+  local kept=()
+  for p in "${E2E_PIDS[@]}"; do [ "$p" != "$pid" ] && kept+=("$p"); done
+  E2E_PIDS=("${kept[@]}")
+  return $rc
+}
+
+# Polls "$@" every 0.1 s until it succeeds or $1 seconds pass.
+e2e_wait_for() {
+  local timeout=$1
+  shift
+  local deadline=$((SECONDS + timeout))
+  while ! "$@" >/dev/null 2>&1; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.1
+  done
+}
+
+e2e_setup() {
+  ip netns add "$SW" || e2e_fail "cannot create namespaces"
+  ip -n "$SW" link add br0 type bridge
+  ip -n "$SW" link set br0 up
+  local ns n
+  for pair in "$PORTAL:2" "$RELAY:3" "$GW:4" "$CLIENT:5"; do
+    ns=${pair%%:*}
+    n=${pair##*:}
+    ip netns add "$ns"
+    ip -n "$SW" link add "v$n" type veth peer name eth0 netns "$ns"
+    ip -n "$SW" link set "v$n" master br0 up
+    ip -n "$ns" link set lo up
+    ip -n "$ns" link set eth0 up
+    ip -n "$ns" addr add "203.0.113.$n/24" dev eth0
+    ip -n "$ns" addr add "2001:db8:e2e::$n/64" dev eth0 nodad
+  done
+  # Resources sit behind the gateway.
+  ip netns add "$RES"
+  ip -n "$GW" link add res0 type veth peer name eth0 netns "$RES"
+  ip -n "$GW" link set res0 up
+  ip -n "$GW" addr add 198.51.100.1/24 dev res0
+  ip -n "$GW" addr add 2001:db8:5::1/64 dev res0 nodad
+  ip -n "$RES" link set lo up
+  ip -n "$RES" link set eth0 up
+  ip -n "$RES" addr add "$RES_IP/24" dev eth0
+  ip -n "$RES" addr add "$RES_IP6/64" dev eth0 nodad
+  ip -n "$RES" route add default via 198.51.100.1
+  ip -n "$RES" -6 route add default via 2001:db8:5::1
+  # The gateway host as Firezone's install script prepares it: forwarding, src_valid_mark and
+  # masquerading of the tunnel ranges.
+  ip netns exec "$GW" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+    net.ipv4.conf.all.src_valid_mark=1
+  ip netns exec "$GW" iptables -t nat -A POSTROUTING -s 100.64.0.0/11 -o res0 -j MASQUERADE
+  ip netns exec "$GW" ip6tables -t nat -A POSTROUTING -s fd00:2021:1111::/107 -o res0 -j MASQUERADE
+  ip netns exec "$CLIENT" sysctl -qw net.ipv4.conf.all.src_valid_mark=1
+}
+
+# Drops every datagram between the client and the gateway, so only the relay connects them.
+e2e_block_direct() {
+  ip netns exec "$CLIENT" iptables -A OUTPUT -d "$GW_IP" -j DROP
+  ip netns exec "$CLIENT" ip6tables -A OUTPUT -d "$GW_IP6" -j DROP
+  ip netns exec "$GW" iptables -A OUTPUT -d "$CLIENT_IP" -j DROP
+  ip netns exec "$GW" ip6tables -A OUTPUT -d "$CLIENT_IP6" -j DROP
+}
+
+# coturn as the relay: static long-term user fz:secret, realm firezone.
+e2e_start_relay() {
+  e2e_spawn "$RELAY" relay turnserver -n --no-cli --log-file=stdout --simple-log \
+    -L "$RELAY_IP" -L "$RELAY_IP6" -E "$RELAY_IP" -E "$RELAY_IP6" -p 3478 \
+    --no-tls --no-dtls -a -u fz:secret -r firezone -f -m 1 \
+    --db "$E2E_WORK/turndb" --pidfile "$E2E_WORK/turnserver.pid" \
+    --no-rfc5780 --no-stun-backward-compatibility --min-port=49152 --max-port=49300
+  RELAY_PID=$LAST_PID
+  e2e_wait_for 10 sh -c "ip netns exec $RELAY ss -uln | grep -q ':3478 '" ||
+    e2e_fail "coturn did not start"
+}
+
+# A small HTTP server with a 10 MB file, an iperf3 server, and dnsmasq answering resource names.
+e2e_start_resources() {
+  mkdir -p "$E2E_WORK/www"
+  echo "hello from the resource" >"$E2E_WORK/www/index.html"
+  head -c 10000000 /dev/urandom >"$E2E_WORK/www/big.bin"
+  e2e_spawn "$RES" http python3 -m http.server --bind :: --directory "$E2E_WORK/www" 80
+  HTTP_PID=$LAST_PID
+  if command -v iperf3 >/dev/null 2>&1; then
+    e2e_spawn "$RES" iperf3 iperf3 -s
+    IPERF_PID=$LAST_PID
+  fi
+  e2e_wait_for 10 sh -c "ip netns exec $RES ss -tln | grep -q ':80 '" ||
+    e2e_fail "HTTP server did not start"
+}
