@@ -83,10 +83,9 @@ class HealthSession : public std::enable_shared_from_this<HealthSession> {
     parser_.header_limit(kHeaderLimit);
     parser_.body_limit(kBodyLimit);
     stream_.expires_after(kConnectionTimeout);
-    http::async_read(stream_, buffer_, parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->on_read(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void close() {
@@ -129,8 +128,8 @@ class HealthSession : public std::enable_shared_from_this<HealthSession> {
         response_.body() = "ready\n";
       } else {
         response_.result(http::status::service_unavailable);
-        response_.body() = readiness.reason.empty() ? std::string("not ready\n")
-                                                    : readiness.reason + "\n";
+        response_.body() =
+            readiness.reason.empty() ? std::string("not ready\n") : readiness.reason + "\n";
       }
     }
     response_.prepare_payload();
@@ -173,7 +172,9 @@ HealthServer::HealthServer(asio::io_context& io, net::SocketAddr address,
                            std::function<Readiness()> readiness)
     : impl_(std::make_shared<Impl>(io, address, std::move(readiness))) {}
 
-HealthServer::~HealthServer() { stop(); }
+HealthServer::~HealthServer() {
+  stop();
+}
 
 Status HealthServer::start() {
   const tcp::endpoint endpoint = to_endpoint(impl_->address);
@@ -199,7 +200,8 @@ void HealthServer::stop() {
   impl_->stopped = true;
   beast::error_code ignored;
   impl_->acceptor.close(ignored);
-  for (HealthSession* session : impl_->sessions) session->close();
+  for (HealthSession* session : impl_->sessions)
+    session->close();
 }
 
 net::SocketAddr HealthServer::local_address() const {

@@ -46,8 +46,9 @@ class HealthServer {
   // The bound address (the real port when started with port 0).
   net::SocketAddr local_address() const;
 
+  struct Impl;  // opaque; public only so that the .cpp's connection type can name it
+
  private:
-  struct Impl;
   std::shared_ptr<Impl> impl_;
 };
 

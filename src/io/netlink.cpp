@@ -32,7 +32,9 @@ Error nl_error(std::string_view what, int err) {
   return Error(Errc::state, what, nl_geterror(err < 0 ? -err : err));
 }
 
-int to_af(net::IpFamily family) { return family == net::IpFamily::v4 ? AF_INET : AF_INET6; }
+int to_af(net::IpFamily family) {
+  return family == net::IpFamily::v4 ? AF_INET : AF_INET6;
+}
 
 // RAII for libnl's reference-counted objects.
 struct NlAddrDeleter {

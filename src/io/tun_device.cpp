@@ -20,11 +20,13 @@ namespace {
 constexpr const char* kLog = "io::tun";
 constexpr const char* kTunPath = "/dev/net/tun";
 
-Error sys_error(std::string_view what) { return Error(Errc::state, what, std::strerror(errno)); }
+Error sys_error(std::string_view what) {
+  return Error(Errc::state, what, std::strerror(errno));
+}
 
 // Containers sometimes lack the node; the reference creates it the same way (char 10:200).
 Status ensure_tun_node() {
-  struct stat st{};
+  struct stat st {};
   if (::stat(kTunPath, &st) == 0) return {};
   if (::mkdir("/dev/net", 0751) != 0 && errno != EEXIST) return sys_error("mkdir /dev/net");
   if (::mknod(kTunPath, S_IFCHR | 0666, makedev(10, 200)) != 0 && errno != EEXIST) {
@@ -50,7 +52,8 @@ Result<TunDevice> TunDevice::create(std::string name, TunOptions options) {
     ::close(fd);
     return error;
   }
-  if (int flags = ::fcntl(fd, F_GETFL); flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+  if (int flags = ::fcntl(fd, F_GETFL);
+      flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
     auto error = sys_error("fcntl(O_NONBLOCK)");
     ::close(fd);
     return error;
@@ -123,8 +126,8 @@ Status TunDevice::configure(std::optional<net::IpAddr> v4, std::optional<net::Ip
   if (!addresses) return addresses.error();
   FZ_TRY_STATUS(netlink_.set_link(ifindex_, std::nullopt, std::nullopt, true));
   for (const auto& address : wanted) {
-    auto added = netlink_.ensure_fwmark_rule(address.address.family(), options_.fwmark,
-                                             options_.table);
+    auto added =
+        netlink_.ensure_fwmark_rule(address.address.family(), options_.fwmark, options_.table);
     if (!added) return added.error();
   }
   FZ_TRY_STATUS(set_routes(options_.routes));

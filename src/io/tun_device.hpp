@@ -80,7 +80,8 @@ class TunDevice {
   // none left (EAGAIN) or every buffer is filled. Returns how many buffers hold a packet; those
   // come first and in arrival order. Packets longer than max_packet_size are dropped and
   // counted; give buffers more tailroom than max_packet_size so that such a packet is seen whole
-  // rather than cut to the buffer. A closed fd or another read error ends the batch early and is logged.
+  // rather than cut to the buffer. A closed fd or another read error ends the batch early and is
+  // logged.
   std::size_t read_batch(std::span<PacketBuffer* const> buffers);
 
   // Writes one IP packet. Errc::exhausted means the device queue is full (EAGAIN); the packet is

@@ -34,7 +34,9 @@ struct alignas(cmsghdr) ControlBuffer {
   std::uint8_t bytes[kControlSize];
 };
 
-Error sys_error(std::string_view what) { return Error(Errc::state, what, std::strerror(errno)); }
+Error sys_error(std::string_view what) {
+  return Error(Errc::state, what, std::strerror(errno));
+}
 
 socklen_t to_sockaddr(const net::SocketAddr& addr, sockaddr_storage& out) {
   std::memset(&out, 0, sizeof out);
@@ -203,8 +205,8 @@ Result<UdpSocket> UdpSocket::bind_exact(net::SocketAddr address, UdpOptions opti
   return UdpSocket(fd, address.family(), bound->port, options, gro, gso);
 }
 
-UdpSocket::UdpSocket(int fd, net::IpFamily family, std::uint16_t port, UdpOptions options,
-                     bool gro, bool gso)
+UdpSocket::UdpSocket(int fd, net::IpFamily family, std::uint16_t port, UdpOptions options, bool gro,
+                     bool gso)
     : fd_(fd),
       family_(family),
       local_port_(port),
@@ -406,8 +408,8 @@ std::size_t UdpSocket::send_batch(std::span<const OutDatagram> datagrams) {
       }
       std::size_t max_segments = 1;
       if (gso_) {
-        max_segments = std::min(kMaxGsoSegments,
-                                (kMaxGroBufferSize - gso_header_allowance(family_)) / size);
+        max_segments =
+            std::min(kMaxGsoSegments, (kMaxGroBufferSize - gso_header_allowance(family_)) / size);
       }
       std::size_t count = 1;
       s.send_iov[iov_used] = {const_cast<std::uint8_t*>(first.payload.data()), size};

@@ -33,11 +33,11 @@
 namespace fz::io {
 
 inline constexpr std::uint16_t kDefaultUdpPort = 52625;
-inline constexpr int kDefaultSendBufferSize = 1 << 20;      // 1 MiB
-inline constexpr int kDefaultRecvBufferSize = 10 << 20;     // 10 MiB
-inline constexpr std::size_t kMaxFirezonePayload = 1316;    // MAX_FZ_PAYLOAD = 1280 + 32 + 4
-inline constexpr std::size_t kMaxGroBufferSize = 65535;     // one GRO super-datagram
-inline constexpr std::size_t kMaxGsoSegments = 64;          // the kernel's UDP_MAX_SEGMENTS
+inline constexpr int kDefaultSendBufferSize = 1 << 20;    // 1 MiB
+inline constexpr int kDefaultRecvBufferSize = 10 << 20;   // 10 MiB
+inline constexpr std::size_t kMaxFirezonePayload = 1316;  // MAX_FZ_PAYLOAD = 1280 + 32 + 4
+inline constexpr std::size_t kMaxGroBufferSize = 65535;   // one GRO super-datagram
+inline constexpr std::size_t kMaxGsoSegments = 64;        // the kernel's UDP_MAX_SEGMENTS
 
 struct UdpOptions {
   std::optional<std::uint32_t> fwmark = 0xfd002021;
@@ -59,9 +59,9 @@ struct RecvSlot {
   explicit RecvSlot(std::size_t capacity = kMaxGroBufferSize, std::size_t headroom = 0)
       : buffer(capacity + headroom, headroom) {}
 
-  PacketBuffer buffer;   // the payload: one datagram, or several with GRO
+  PacketBuffer buffer;  // the payload: one datagram, or several with GRO
   net::SocketAddr source;
-  net::SocketAddr local;  // the address the datagrams were sent to (port = our port)
+  net::SocketAddr local;           // the address the datagrams were sent to (port = our port)
   std::uint16_t segment_size = 0;  // size of every datagram but possibly the shorter last
 
   std::size_t segment_count() const {
@@ -75,7 +75,8 @@ struct RecvSlot {
 };
 
 struct OutDatagram {
-  std::optional<net::IpAddr> source;  // sent from this local address (pktinfo), else the kernel picks
+  std::optional<net::IpAddr>
+      source;  // sent from this local address (pktinfo), else the kernel picks
   net::SocketAddr destination;
   Bytes payload;
 };
@@ -92,15 +93,16 @@ struct UdpStats {
   std::uint64_t send_messages = 0;
   std::uint64_t send_datagrams = 0;
   std::uint64_t send_would_block = 0;
-  std::uint64_t send_errors = 0;      // datagrams dropped on a send error
-  std::uint64_t gso_fallbacks = 0;    // GSO messages re-sent as plain datagrams
+  std::uint64_t send_errors = 0;    // datagrams dropped on a send error
+  std::uint64_t gso_fallbacks = 0;  // GSO messages re-sent as plain datagrams
 };
 
 class UdpSocket {
  public:
   // Binds [::]/0.0.0.0 on `preferred_port`, or on an ephemeral port if that one is taken (or if
   // `preferred_port` is 0).
-  static Result<UdpSocket> bind(net::IpFamily family, std::uint16_t preferred_port = kDefaultUdpPort,
+  static Result<UdpSocket> bind(net::IpFamily family,
+                                std::uint16_t preferred_port = kDefaultUdpPort,
                                 UdpOptions options = {});
   // Binds exactly `address` (tests, or a specific interface); no fallback.
   static Result<UdpSocket> bind_exact(net::SocketAddr address, UdpOptions options = {});
