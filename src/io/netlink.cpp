@@ -85,6 +85,10 @@ std::optional<net::IpAddr> from_nl_addr(nl_addr* addr) {
   return std::nullopt;
 }
 
+bool is_ipv6_link_local(const net::IpAddr& ip) {
+  return ip.is_v6() && ip.raw()[0] == 0xfe && (ip.raw()[1] & 0xc0) == 0x80;
+}
+
 int route_oif(rtnl_route* route) {
   if (rtnl_route_get_nnexthops(route) < 1) return 0;
   return rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(route, 0));
@@ -137,7 +141,7 @@ Result<LinkState> Netlink::link(std::string_view name) {
 }
 
 Status Netlink::set_link(int ifindex, std::optional<std::uint32_t> mtu,
-                         std::optional<std::uint32_t> txqueuelen, bool up) {
+                         std::optional<std::uint32_t> txqueuelen, std::optional<bool> up) {
   rtnl_link* raw = nullptr;
   if (int err = rtnl_link_get_kernel(impl_->sock, ifindex, nullptr, &raw); err < 0) {
     return nl_error("netlink get link", err);
@@ -155,10 +159,10 @@ Status Netlink::set_link(int ifindex, std::optional<std::uint32_t> mtu,
     changed = true;
   }
   const bool is_up = (rtnl_link_get_flags(current.get()) & IFF_UP) != 0;
-  if (up && !is_up) {
+  if (up && *up && !is_up) {
     rtnl_link_set_flags(change.get(), IFF_UP);
     changed = true;
-  } else if (!up && is_up) {
+  } else if (up && !*up && is_up) {
     rtnl_link_unset_flags(change.get(), IFF_UP);
     changed = true;
   }
@@ -167,7 +171,7 @@ Status Netlink::set_link(int ifindex, std::optional<std::uint32_t> mtu,
     return nl_error("netlink change link", err);
   }
   FZ_DEBUG(kLog, "link {} changed (mtu {}, txqueuelen {}, up {})", ifindex, mtu.value_or(0),
-           txqueuelen.value_or(0), up);
+           txqueuelen.value_or(0), up.value_or(is_up));
   return {};
 }
 
@@ -195,6 +199,9 @@ Result<SyncResult> Netlink::sync_addresses(int ifindex, std::span<const Interfac
   SyncResult result;
   for (const auto& have : *current) {
     if (std::find(wanted.begin(), wanted.end(), have) != wanted.end()) continue;
+    // The kernel gives the link an fe80:: address when it comes up; it is not ours to manage,
+    // and deleting it would make every re-apply a change.
+    if (is_ipv6_link_local(have.address)) continue;
     AddrPtr addr(rtnl_addr_alloc());
     NlAddrPtr local = make_nl_addr(have.address, have.prefix_len);
     if (!addr || !local) return Error(Errc::exhausted, "libnl allocation failed");
@@ -338,7 +345,10 @@ Result<std::vector<FwmarkRule>> Netlink::fwmark_rules(net::IpFamily family) {
   }
   std::vector<FwmarkRule> out;
   RuleDump dump{family, &out};
-  nl_cb* cb = nl_cb_clone(nl_socket_get_cb(impl_->sock));
+  // nl_socket_get_cb takes a reference, and so does the clone.
+  nl_cb* socket_cb = nl_socket_get_cb(impl_->sock);
+  nl_cb* cb = nl_cb_clone(socket_cb);
+  nl_cb_put(socket_cb);
   if (cb == nullptr) return Error(Errc::exhausted, "nl_cb_clone failed");
   nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_rule, &dump);
   int err = nl_recvmsgs(impl_->sock, cb);

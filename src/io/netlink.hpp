@@ -73,13 +73,14 @@ class Netlink {
 
   Result<LinkState> link(std::string_view name);
 
-  // Changes MTU, txqueuelen and the up flag where they differ from the kernel's values.
+  // Changes MTU, txqueuelen and the up flag where given and different from the kernel's values.
   Status set_link(int ifindex, std::optional<std::uint32_t> mtu,
-                  std::optional<std::uint32_t> txqueuelen, bool up);
+                  std::optional<std::uint32_t> txqueuelen, std::optional<bool> up);
 
   // All addresses on the link (both families).
   Result<std::vector<InterfaceAddress>> addresses(int ifindex);
-  // Makes the link's addresses exactly `wanted`.
+  // Makes the link's addresses exactly `wanted`, except that IPv6 link-local addresses the kernel
+  // assigned are left alone.
   Result<SyncResult> sync_addresses(int ifindex, std::span<const InterfaceAddress> wanted);
 
   // Routes in `table` whose output interface is `ifindex`.

@@ -71,7 +71,7 @@ Result<TunDevice> TunDevice::create(std::string name, TunOptions options) {
   TunDevice device(fd, std::move(name), link->index, std::move(options), std::move(*netlink));
   // txqueuelen at creation, like the reference; configure() re-checks it.
   if (auto status = device.netlink_.set_link(device.ifindex_, std::nullopt,
-                                             device.options_.txqueuelen, link->up);
+                                             device.options_.txqueuelen, std::nullopt);
       !status) {
     FZ_WARN(kLog, "could not set txqueuelen on {}: {}", device.name_, status.error().to_string());
   }
@@ -121,7 +121,7 @@ Status TunDevice::configure(std::optional<net::IpAddr> v4, std::optional<net::Ip
   if (v6) wanted.push_back({*v6, 128});
 
   // MTU before addresses: IPv6 addresses need an MTU of at least 1280 to stay on the link.
-  FZ_TRY_STATUS(netlink_.set_link(ifindex_, options_.mtu, options_.txqueuelen, false));
+  FZ_TRY_STATUS(netlink_.set_link(ifindex_, options_.mtu, options_.txqueuelen, std::nullopt));
   auto addresses = netlink_.sync_addresses(ifindex_, wanted);
   if (!addresses) return addresses.error();
   FZ_TRY_STATUS(netlink_.set_link(ifindex_, std::nullopt, std::nullopt, true));
