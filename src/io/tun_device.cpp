@@ -130,7 +130,16 @@ Status TunDevice::configure(std::optional<net::IpAddr> v4, std::optional<net::Ip
         netlink_.ensure_fwmark_rule(address.address.family(), options_.fwmark, options_.table);
     if (!added) return added.error();
   }
-  FZ_TRY_STATUS(set_routes(options_.routes));
+  // Routes only for the families that have an address: without a source address the kernel
+  // could not use them, and on a host with IPv6 disabled the IPv6 route cannot even be added.
+  std::vector<net::Cidr> routes;
+  for (const auto& route : options_.routes) {
+    if ((route.family() == net::IpFamily::v4 && v4) ||
+        (route.family() == net::IpFamily::v6 && v6)) {
+      routes.push_back(route);
+    }
+  }
+  FZ_TRY_STATUS(set_routes(routes));
   FZ_INFO(kLog, "{} configured: {} address(es) added, {} removed", name_, addresses->added,
           addresses->removed);
   return {};

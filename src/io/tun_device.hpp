@@ -71,7 +71,8 @@ class TunDevice {
   int ifindex() const { return ifindex_; }
 
   // Applies the gateway's tunnel addresses (see the file comment). A family without an address
-  // gets no address and no rule. Fails only when netlink fails or neither family is given.
+  // gets no address, no rule and no routes (the reference adds both routes regardless). Fails only
+  // when netlink fails or neither family is given.
   Status configure(std::optional<net::IpAddr> v4, std::optional<net::IpAddr> v6);
   // Makes the device's routes in the Firezone table exactly `routes`.
   Status set_routes(std::span<const net::Cidr> routes);

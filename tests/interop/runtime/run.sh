@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runtime I/O interop: TunDevice/Netlink/UdpSocket in fresh network namespaces.
 #
-#   run.sh <path to runtime_tool> <tun-config|no-loop|pktinfo|gso-fallback>
+#   run.sh <path to runtime_tool> <tun-config|tun-io|no-loop|pktinfo|gso-fallback>
 #
 # tun-config    after configure(): name, MTU 1280, txqueuelen 10000, /32 + /128 addresses, the two
 #               tunnel routes in table 0x2021fd00, the inverted fwmark rule per family; a second
 #               configure() with the same addresses emits no netlink change at all (ip monitor) and
 #               leaves `ip` output identical; new addresses replace the old ones, rules stay single.
+# tun-io        read_batch (batch limits, EAGAIN, headroom, oversized drops) and write_batch.
 # no-loop       gateway namespace (198.51.100.1, 2001:db8:1::1) and peer (.2, ::2) on a veth; with
 #               a default route in table 0x2021fd00, datagrams from the marked UdpSockets reach the
 #               peer and never enter the TUN, while unmarked ones do enter it.
@@ -170,6 +171,15 @@ pktinfo)
     expect_in "$DIR/peer.log" "echo $a "
   done
   echo "PASS: pktinfo"
+  ;;
+
+tun-io)
+  # No IPv6 on the new TUN: router solicitations and MLD reports would join the exact batches.
+  ip netns exec "$NS" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+  ip netns exec "$NS" "$TOOL" tun-io > "$DIR/tool.log" 2>&1 || fail "tun-io"
+  grep -q FAILED "$DIR/tool.log" && fail "tun-io"
+  [ "$(grep -c '^ok ' "$DIR/tool.log")" = 11 ] || fail "tun-io: expected 11 checks"
+  echo "PASS: tun-io"
   ;;
 
 gso-fallback)

@@ -13,6 +13,10 @@
 //       routes <dst4>/32 through the TUN (MTU 1280); a GSO batch of 1300-byte datagrams is
 //       refused and re-sent singly (each then fails: EMSGSIZE), a batch of 100-byte ones then goes
 //       out as one GSO message and arrives as 5 packets on the TUN.
+//   tun-io
+//       read_batch: 3 packets into 2 buffers give 2 then 1 then 0 (EAGAIN), buffers keep their
+//       headroom, an oversized packet is dropped and counted; write: a built UDP packet written to
+//       the TUN reaches a socket bound on the TUN address.
 //   recv <port> <seconds>
 //       plain v4+v6 sockets on <port>; prints "got <payload> from <addr>" for each datagram.
 //   echo <seconds>
@@ -37,6 +41,7 @@
 #include "io/tun_device.hpp"
 #include "io/udp_socket.hpp"
 #include "net/ip_addr.hpp"
+#include "net/ip_packet.hpp"
 
 using namespace fz;
 using net::IpAddr;
@@ -249,6 +254,70 @@ int gso_fallback(char** argv) {
              : 1;
 }
 
+int tun_io() {
+  io::TunOptions options;
+  options.max_packet_size = 300;
+  auto tun = must(io::TunDevice::create(io::kTunName, options), "create");
+  const IpAddr own = IpAddr::v4(100, 64, 0, 1);
+  const IpAddr far = IpAddr::v4(192, 0, 2, 7);
+  must(tun.configure(own, std::nullopt), "configure");
+  auto netlink = must(io::Netlink::open(), "netlink");
+  const net::Cidr host = net::Cidr::host(far);
+  must(netlink.sync_routes(tun.ifindex(), 254 /* main */, std::span(&host, 1)), "route");
+  int failures = 0;
+  auto check = [&](bool ok, const std::string& what) {
+    say((ok ? "ok " : "FAILED ") + what);
+    if (!ok) ++failures;
+  };
+
+  const int plain = plain_socket(net::IpFamily::v4, 0);
+  std::vector<PacketBuffer> storage;
+  storage.emplace_back(2048, 16);
+  storage.emplace_back(2048, 16);
+  PacketBuffer* buffers[2] = {&storage[0], &storage[1]};
+  check(tun.read_batch(buffers) == 0, "empty device reads nothing");
+  plain_send(plain, {far, 9}, std::string(10, 'a'));
+  plain_send(plain, {far, 9}, std::string(400, 'b'));  // 428-byte packet > 300: dropped
+  plain_send(plain, {far, 9}, std::string(11, 'c'));
+  plain_send(plain, {far, 9}, std::string(12, 'd'));
+  ::usleep(100000);
+  check(tun.read_batch(buffers) == 2, "first batch fills both buffers");
+  check(storage[0].size() == 38 && storage[1].size() == 39, "packet sizes 38 and 39");
+  check(storage[0].headroom() == 16 && storage[0].data()[0] == 0x45, "headroom kept, IPv4 header");
+  check(tun.read_batch(buffers) == 1 && storage[0].size() == 40, "second batch holds the rest");
+  check(tun.read_batch(buffers) == 0, "then EAGAIN");
+  check(tun.stats().dropped_oversized == 1 && tun.stats().packets_read == 3,
+        "one oversized packet dropped, three read");
+
+  // Write direction: far -> own:port arrives at a socket bound on the TUN address.
+  const int listener = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_storage ss;
+  const socklen_t len = fill({own, 7777}, ss);
+  ::bind(listener, reinterpret_cast<sockaddr*>(&ss), len);
+  timeval tv{2, 0};
+  ::setsockopt(listener, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::uint8_t packet[128];
+  const std::string body = "from the tunnel";
+  auto built = net::build_udp(packet, net::IpFields{far, own}, 4444, 7777,
+                              {reinterpret_cast<const std::uint8_t*>(body.data()), body.size()});
+  check(static_cast<bool>(built), "packet built");
+  const Bytes packets[2] = {Bytes(packet, *built), Bytes(packet, *built)};
+  check(tun.write_batch(packets) == 2 && tun.stats().packets_written == 2, "two packets written");
+  for (int i = 0; i < 2; ++i) {
+    char buffer[64];
+    sockaddr_storage from;
+    socklen_t from_len = sizeof from;
+    const ssize_t n = ::recvfrom(listener, buffer, sizeof buffer, 0,
+                                 reinterpret_cast<sockaddr*>(&from), &from_len);
+    check(n == static_cast<ssize_t>(body.size()) && std::string(buffer, body.size()) == body &&
+              parse_sockaddr(from) == SocketAddr{far, 4444},
+          "written packet delivered to the socket");
+  }
+  ::close(listener);
+  ::close(plain);
+  return failures == 0 ? 0 : 1;
+}
+
 int recv_mode(char** argv) {
   const auto port = static_cast<std::uint16_t>(std::stoi(argv[0]));
   const int seconds = std::stoi(argv[1]);
@@ -336,6 +405,7 @@ int main(int argc, char** argv) {
   if (mode == "tun-sequence" && argc == 6) return tun_sequence(argv + 2);
   if (mode == "loop-check" && argc == 5) return loop_check(argv + 2);
   if (mode == "gso-fallback" && argc == 3) return gso_fallback(argv + 2);
+  if (mode == "tun-io" && argc == 2) return tun_io();
   if (mode == "recv" && argc == 4) return recv_mode(argv + 2);
   if (mode == "echo" && argc == 3) return echo_mode(argv + 2);
   if (mode == "probe" && argc >= 3) return probe_mode(argc - 2, argv + 2);
