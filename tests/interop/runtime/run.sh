@@ -6,7 +6,8 @@
 # tun-config    after configure(): name, MTU 1280, txqueuelen 10000, /32 + /128 addresses, the two
 #               tunnel routes in table 0x2021fd00, the inverted fwmark rule per family; a second
 #               configure() with the same addresses emits no netlink change at all (ip monitor) and
-#               leaves `ip` output identical; new addresses replace the old ones, rules stay single.
+#               leaves `ip` output identical; new addresses replace the old ones, rules stay single,
+#               also across a restart of the process.
 # tun-io        read_batch (batch limits, EAGAIN, headroom, oversized drops) and write_batch.
 # no-loop       gateway namespace (198.51.100.1, 2001:db8:1::1) and peer (.2, ::2) on a veth; with
 #               a default route in table 0x2021fd00, datagrams from the marked UdpSockets reach the
@@ -136,6 +137,12 @@ tun-config)
   echo done >&3
   exec 3>&-
   wait "${PIDS[0]}" || fail "tool exited with an error"
+  # The rules outlive the process (the TUN and its routes do not); the next start re-uses them.
+  ip netns exec "$NS" "$TOOL" configure-once 100.64.0.5 fd00:2021:1111::5 > "$DIR/again.log" 2>&1 \
+    || fail "configure after restart"
+  snapshot "$DIR/restart" 2>/dev/null
+  [ "$(grep -c "not from all fwmark 0xfd002021 lookup 539098368" "$DIR/restart")" = 2 ] \
+    || fail "rules duplicated after a restart: $(cat "$DIR/restart")"
   echo "PASS: tun-config"
   ;;
 

@@ -5,6 +5,8 @@
 //       create tun-firezone, configure(a) and print "configured 1"; after a line on stdin,
 //       configure(a) again ("configured 2"); after the next line, configure(b) ("configured 3");
 //       after the next line, exit (the device disappears with the fd).
+//   configure-once <v4> <v6>
+//       create and configure the TUN, print "configured", exit.
 //   loop-check <peer4> <peer6> <port>
 //       configure the TUN, add default routes to the Firezone table, then send "marked" from
 //       UdpSockets (fwmark) and "unmarked" from plain sockets to the peer; read the TUN: marked
@@ -178,6 +180,13 @@ int tun_sequence(char** argv) {
   must(tun.configure(ip(argv[2]), ip(argv[3])), "configure 3");
   say("configured 3");
   wait_line();
+  return 0;
+}
+
+int configure_once(char** argv) {
+  auto tun = must(io::TunDevice::create(), "create");
+  must(tun.configure(ip(argv[0]), ip(argv[1])), "configure");
+  say("configured");
   return 0;
 }
 
@@ -403,6 +412,7 @@ int main(int argc, char** argv) {
   }
   const std::string mode = argv[1];
   if (mode == "tun-sequence" && argc == 6) return tun_sequence(argv + 2);
+  if (mode == "configure-once" && argc == 4) return configure_once(argv + 2);
   if (mode == "loop-check" && argc == 5) return loop_check(argv + 2);
   if (mode == "gso-fallback" && argc == 3) return gso_fallback(argv + 2);
   if (mode == "tun-io" && argc == 2) return tun_io();
