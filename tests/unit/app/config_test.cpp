@@ -122,8 +122,9 @@ TEST_F(ConfigTest, BadValuesNameTheirVariableAndNeverShowTheToken) {
     ::setenv(c.env, c.value, 1);
     auto p = parse({});
     EXPECT_EQ(p.outcome, ParseOutcome::exit_failure) << c.env;
-    if (std::string(c.env) != "RUST_LOG")
+    if (std::string(c.env) != "RUST_LOG") {
       EXPECT_NE(p.message.find(c.env), std::string::npos) << p.message;
+    }
     EXPECT_EQ(p.message.find(kToken), std::string::npos) << p.message;
   }
 }
