@@ -6,7 +6,9 @@ namespace fz::dns {
 
 namespace {
 
-constexpr Error kTruncated{Errc::truncated, "dns message truncated"};
+Error truncated_error() {
+  return Error(Errc::truncated, "dns message truncated");
+}
 
 std::uint8_t ascii_lower(std::uint8_t c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<std::uint8_t>(c + ('a' - 'A')) : c;
@@ -15,8 +17,8 @@ std::uint8_t ascii_lower(std::uint8_t c) {
 }  // namespace
 
 // Reads names with compression. A pointer must point strictly before the start of the run of
-// labels that contains it; every jump therefore moves backwards and a walk ends after at most
-// `message.size()` steps, whatever the bytes are.
+// labels that contains it (and not into the header); every jump therefore moves backwards and a
+// walk ends after at most `message.size()` steps, whatever the bytes are.
 class NameReader {
  public:
   // Walks the name at `offset`; returns the offset just after it where it appears (a pointer
@@ -28,13 +30,18 @@ class NameReader {
     bool jumped = false;
     std::size_t total = 0;
     for (;;) {
-      if (pos >= message.size()) return kTruncated;
+      if (pos >= message.size()) return truncated_error();
       const std::uint8_t len = message[pos];
       if ((len & 0xC0) == 0xC0) {
-        if (pos + 1 >= message.size()) return kTruncated;
+        if (pos + 1 >= message.size()) return truncated_error();
         const std::size_t target = (std::size_t{len & 0x3Fu} << 8) | message[pos + 1];
         if (target >= run_start) {
           return Error(Errc::malformed, "dns compression pointer does not point backwards");
+        }
+        // No encoder points into the header; refusing it keeps the question section readable
+        // on its own, which truncation and SERVFAIL rely on (the header is rewritten there).
+        if (target < kHeaderSize) {
+          return Error(Errc::malformed, "dns compression pointer into the header");
         }
         if (!jumped) {
           after = pos + 2;
@@ -45,7 +52,7 @@ class NameReader {
         continue;
       }
       if ((len & 0xC0) != 0) return Error(Errc::unsupported, "dns label type");
-      if (pos + 1 + len > message.size()) return kTruncated;
+      if (pos + 1 + len > message.size()) return truncated_error();
       total += std::size_t{len} + 1;
       if (total > kMaxNameLength) return Error(Errc::malformed, "dns name longer than 255 bytes");
       if (out != nullptr) {
@@ -291,7 +298,7 @@ Status read_rdata(Bytes message, std::size_t start, std::size_t length, std::uin
 
 // One walk for both parse_view (out == nullptr) and parse.
 Result<MessageView> walk_message(Bytes message, Message* out) {
-  if (message.size() < kHeaderSize) return kTruncated;
+  if (message.size() < kHeaderSize) return truncated_error();
   MessageView view;
   view.header = Header::decode(message.data());
   std::size_t pos = kHeaderSize;
@@ -300,7 +307,7 @@ Result<MessageView> walk_message(Bytes message, Message* out) {
     std::string name;
     auto after = NameReader::walk(message, pos, out != nullptr ? &name : nullptr);
     if (!after) return after.error();
-    if (*after + 4 > message.size()) return kTruncated;
+    if (*after + 4 > message.size()) return truncated_error();
     const std::uint16_t qtype = load_be16(message.data() + *after);
     const std::uint16_t qclass = load_be16(message.data() + *after + 2);
     if (i == 0) {
@@ -328,14 +335,14 @@ Result<MessageView> walk_message(Bytes message, Message* out) {
       auto after = NameReader::walk(message, pos, out != nullptr ? &name : nullptr);
       if (!after) return after.error();
       pos = *after;
-      if (pos + 10 > message.size()) return kTruncated;
+      if (pos + 10 > message.size()) return truncated_error();
       const std::uint8_t* p = message.data() + pos;
       const std::uint16_t type = load_be16(p);
       const std::uint16_t rclass = load_be16(p + 2);
       const std::uint32_t ttl = load_be32(p + 4);
       const std::size_t length = load_be16(p + 8);
       pos += 10;
-      if (pos + length > message.size()) return kTruncated;
+      if (pos + length > message.size()) return truncated_error();
       Record* record = nullptr;
       if (out != nullptr) {
         sections[s]->push_back(Record{NameReader::make(std::move(name)), type, rclass, ttl, {}});

@@ -505,21 +505,25 @@ struct DnsForwarder::Impl : std::enable_shared_from_this<Impl> {
   };
 
   void accept(const std::shared_ptr<tcp::acceptor>& acceptor) {
-    acceptor->async_accept(
-        [weak = weak_from_this(), acceptor](const ErrorCode& ec, tcp::socket socket) {
-          auto self = weak.lock();
-          if (!self || self->stopped || ec == asio::error::operation_aborted) return;
-          if (!ec) {
-            ErrorCode ignored;
-            socket.set_option(tcp::no_delay(true), ignored);
-            auto conn = std::make_shared<Connection>(*self, std::move(socket));
-            self->connections.emplace(conn.get(), conn);
-            conn->read_next();
-          } else {
-            FZ_DEBUG(kLog, "accept: {}", ec.message());
-          }
-          self->accept(acceptor);
-        });
+    acceptor->async_accept([weak = weak_from_this(), acceptor](const ErrorCode& ec,
+                                                               tcp::socket socket) {
+      auto self = weak.lock();
+      if (!self || self->stopped || ec == asio::error::operation_aborted) return;
+      if (!ec && self->connections.size() >= self->options.max_tcp_connections) {
+        FZ_DEBUG(kLog, "{} DNS TCP connections open; refusing another", self->connections.size());
+        ErrorCode ignored;
+        socket.close(ignored);
+      } else if (!ec) {
+        ErrorCode ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        auto conn = std::make_shared<Connection>(*self, std::move(socket));
+        self->connections.emplace(conn.get(), conn);
+        conn->read_next();
+      } else {
+        FZ_DEBUG(kLog, "accept: {}", ec.message());
+      }
+      self->accept(acceptor);
+    });
   }
 
   // --- lifecycle --------------------------------------------------------------------------

@@ -39,6 +39,7 @@ struct ForwarderOptions {
   Duration attempt_timeout = std::chrono::seconds(2);  // one upstream
   std::size_t max_in_flight = 1000;                    // more: the query is dropped
   Duration tcp_idle_timeout = std::chrono::seconds(30);
+  std::size_t max_tcp_connections = 1000;  // more: new connections are closed at once
   std::size_t udp_answer_limit = 1200;
   std::uint32_t fwmark = 0xfd002021;             // on upstream sockets; 0: none
   std::string resolv_conf = "/etc/resolv.conf";  // read when no upstreams are given

@@ -85,6 +85,18 @@ wait_port() {  # wait_port NS PROTO(u|t) PORT
 wait_port $UP u 53 || fail_now "dnsmasq did not start"
 
 # --- forwarders ---------------------------------------------------------------------------------
+# Count packets to dnsmasq with and without the Firezone fwmark (when iptables is there).
+MARKS=0
+if command -v iptables >/dev/null 2>&1 &&
+   ip netns exec $GW iptables -A OUTPUT -d 203.0.113.53 -m mark --mark 0xfd002021 -j ACCEPT; then
+  for proto in udp tcp; do
+    ip netns exec $GW iptables -A OUTPUT -d 203.0.113.53 -p $proto --dport 53 -m mark --mark 0 -j ACCEPT
+  done
+  MARKS=1
+fi
+count() {  # count MARKMATCH: packets counted by the rule matching the mark
+  ip netns exec $GW iptables -L OUTPUT -v -n -x | awk -v m="$1" '$0 ~ m { s += $1 } END { print s + 0 }'
+}
 start_forwarder() {  # start_forwarder NAME ARGS...
   local name=$1; shift
   ip netns exec $GW "$DRIVER" forward "$@" >"$WORK/$name.log" 2>&1 &
@@ -150,6 +162,16 @@ MS=$(( ($(date +%s%N) - START) / 1000000 ))
 if [ $MS -lt 400 ]; then echo "ok   live upstream asked first ($MS ms)"; else
   echo "FAIL live upstream not asked first ($MS ms)"; FAILS=$((FAILS + 1)); fi
 
+if [ $MARKS = 1 ]; then
+  MARKED=$(count "mark match 0xfd002021"); UNMARKED=$(count "mark match 0x0")
+  if [ "$MARKED" -gt 0 ] && [ "$UNMARKED" = 0 ]; then
+    echo "ok   forwarder upstream packets carry fwmark 0xfd002021 ($MARKED marked)"
+  else
+    echo "FAIL forwarder upstream packets: $MARKED marked, $UNMARKED unmarked"; FAILS=$((FAILS + 1))
+  fi
+  BEFORE=$MARKED
+fi
+
 # --- resolver -----------------------------------------------------------------------------------
 OUT=$(ip netns exec $GW "$DRIVER" resolve 203.0.113.53:53 app.test 2>>"$WORK/resolve.log")
 check "resolver: A + AAAA" "$(printf '2001:db8:1::7\n198.51.100.7')" "$OUT"
@@ -159,6 +181,14 @@ OUT=$(ip netns exec $GW "$DRIVER" resolve 203.0.113.53:53 missing.app.test 2>>"$
 RC=$?
 check "resolver: NXDOMAIN exit code" "2" "$RC"
 check_grep "resolver: NXDOMAIN error" "^error: DNS name does not exist" "$OUT"
+if [ $MARKS = 1 ]; then
+  MARKED=$(count "mark match 0xfd002021"); UNMARKED=$(count "mark match 0x0")
+  if [ "$MARKED" -gt "$BEFORE" ] && [ "$UNMARKED" = 0 ]; then
+    echo "ok   resolver packets carry fwmark 0xfd002021 ($((MARKED - BEFORE)) marked)"
+  else
+    echo "FAIL resolver packets: $((MARKED - BEFORE)) marked, $UNMARKED unmarked"; FAILS=$((FAILS + 1))
+  fi
+fi
 
 if [ $FAILS -ne 0 ]; then fail_now "$FAILS check(s) failed"; fi
 echo "PASS"

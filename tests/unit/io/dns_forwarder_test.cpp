@@ -389,5 +389,21 @@ TEST_F(DnsForwarderTest, ClosesIdleTcpConnections) {
   EXPECT_LT(took, milliseconds(1000));
 }
 
+TEST_F(DnsForwarderTest, CapsTcpConnections) {
+  ForwarderOptions options;
+  options.max_tcp_connections = 1;
+  start({fast->address()}, options);
+  TcpClient first(tcp_addr());
+  ASSERT_TRUE(first.connected());
+  // Make sure the first one is accepted before the second arrives.
+  const Buf query = dns::build_query(9, name("app.test"), dns::rtype::a);
+  first.send(query);
+  ASSERT_TRUE(first.receive().has_value());
+  TcpClient second(tcp_addr());
+  EXPECT_TRUE(second.closed_by_peer());
+  first.send(query);
+  EXPECT_TRUE(first.receive().has_value());
+}
+
 }  // namespace
 }  // namespace fz::io
