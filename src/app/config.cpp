@@ -40,8 +40,7 @@ std::string env_or_empty(const char* name) {
 
 std::string redact(std::string text, std::string_view secret) {
   if (secret.empty()) return text;
-  for (std::size_t at = text.find(secret); at != std::string::npos;
-       at = text.find(secret, at + 10))
+  for (std::size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 10))
     text.replace(at, secret.size(), "<redacted>");
   return text;
 }

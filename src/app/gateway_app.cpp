@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "base/encoding.hpp"
 #include "base/log.hpp"
 #include "crypto/rng.hpp"
 #include "crypto/x25519.hpp"
@@ -69,8 +70,7 @@ class Gateway {
       : io_(io),
         config_(config),
         rng_(os_random_seed()),
-        state_(crypto::generate_secret_key(rng_), os_random_seed(), io::monotonic_now(),
-               utc_now()),
+        state_(crypto::generate_secret_key(rng_), os_random_seed(), io::monotonic_now(), utc_now()),
         timer_(io),
         shutdown_timer_(io),
         signals_(io, SIGINT, SIGTERM) {}
@@ -153,10 +153,9 @@ Status Gateway::start() {
   // Identity and login URL first: configuration errors end the process before anything opens.
   auto identity = io::load_gateway_identity(config_.firezone_id, rng_);
   if (!identity) return identity.error();
-  const std::string name =
-      portal::gateway_name(config_.firezone_name, io::host_name(), rng_);
-  auto login = portal::LoginUrl::gateway(config_.api_url, config_.token, identity->external_id,
-                                         name);
+  const std::string name = portal::gateway_name(config_.firezone_name, io::host_name(), rng_);
+  auto login =
+      portal::LoginUrl::gateway(config_.api_url, config_.token, identity->external_id, name);
   if (!login) return login.error();
 
   auto tun = io::TunDevice::create();
@@ -184,7 +183,8 @@ Status Gateway::start() {
   channel.url = login->url(state_.public_key());
   channel.redacted_url = login->redacted(state_.public_key());
   channel.user_agent = portal::user_agent(io::gather_os_facts(), config_.protocol_version);
-  FZ_INFO(kLog, "Connecting to {} as {} ({})", channel.redacted_url, name, identity->external_id);
+  FZ_INFO(kLog, "Gateway {} (external id {}), public key {}", name, identity->external_id,
+          base64_encode(state_.public_key()));
   io::PortalHandlers handlers;
   handlers.on_joined = [this] {
     joined_ = true;
@@ -304,14 +304,18 @@ void Gateway::on_tun_readable() {
   std::vector<PacketBuffer> buffers;
   buffers.reserve(kTunBatch);
   for (int round = 0; round < kMaxRoundsPerWakeup; ++round) {
-    while (buffers.size() < kTunBatch) buffers.push_back(acquire());
-    for (std::size_t i = 0; i < kTunBatch; ++i) pointers[i] = &buffers[i];
+    while (buffers.size() < kTunBatch)
+      buffers.push_back(acquire());
+    for (std::size_t i = 0; i < kTunBatch; ++i)
+      pointers[i] = &buffers[i];
     const std::size_t n = tun_->read_batch(pointers);
-    for (std::size_t i = 0; i < n; ++i) state_.handle_tun_input(std::move(buffers[i]), now);
+    for (std::size_t i = 0; i < n; ++i)
+      state_.handle_tun_input(std::move(buffers[i]), now);
     buffers.erase(buffers.begin(), buffers.begin() + static_cast<std::ptrdiff_t>(n));
     if (n < kTunBatch) break;
   }
-  for (auto& b : buffers) release(std::move(b));
+  for (auto& b : buffers)
+    release(std::move(b));
   drain();
 }
 
@@ -337,15 +341,19 @@ void Gateway::drain() {
 
   tun_out_.clear();
   tun_out_buffers_.clear();
-  while (auto p = state_.poll_tun_packet()) tun_out_buffers_.push_back(std::move(*p));
+  while (auto p = state_.poll_tun_packet())
+    tun_out_buffers_.push_back(std::move(*p));
   if (!tun_out_buffers_.empty()) {
-    for (const auto& b : tun_out_buffers_) tun_out_.push_back(b.span());
+    for (const auto& b : tun_out_buffers_)
+      tun_out_.push_back(b.span());
     // A full device queue drops the rest, as the kernel would for a full txqueue.
     (void)tun_->write_batch(tun_out_);
-    for (auto& b : tun_out_buffers_) release(std::move(b));
+    for (auto& b : tun_out_buffers_)
+      release(std::move(b));
   }
 
-  while (auto e = state_.poll_event()) handle_event(std::move(*e));
+  while (auto e = state_.poll_event())
+    handle_event(std::move(*e));
 
   const std::optional<Instant> deadline = state_.poll_timeout();
   if (deadline != armed_) {
@@ -367,8 +375,8 @@ void Gateway::flush_socket(Socket& s) {
   while (!s.pending.empty()) {
     out_.clear();
     for (const auto& t : s.pending) {
-      out_.push_back(io::OutDatagram{t.src ? std::optional(t.src->ip) : std::nullopt, t.dst,
-                                     t.bytes()});
+      out_.push_back(
+          io::OutDatagram{t.src ? std::optional(t.src->ip) : std::nullopt, t.dst, t.bytes()});
       if (out_.size() == 64) break;
     }
     const std::size_t sent = s.socket->send_batch(out_);
@@ -393,8 +401,7 @@ void Gateway::handle_event(gateway::Event event) {
           resolver_->resolve(e.request.domain,
                              [this, request = e](Result<std::vector<net::IpAddr>> result) {
                                if (finished_) return;
-                               state_.handle_domain_resolved(request, result,
-                                                             io::monotonic_now());
+                               state_.handle_domain_resolved(request, result, io::monotonic_now());
                                drain();
                              });
         } else if constexpr (std::is_same_v<T, gateway::event::TunConfigChanged>) {

@@ -14,25 +14,27 @@
 namespace fz::app {
 namespace {
 
-constexpr const char* kToken = "SFMyNTY.g2gDaANtAAAAJGMxMDM4ZmY1LWE3ZTctNDk4OC05MGRhLTllYjA0ZGQ4ZjUzYg";
+constexpr const char* kToken =
+    "SFMyNTY.g2gDaANtAAAAJGMxMDM4ZmY1LWE3ZTctNDk4OC05MGRhLTllYjA0ZGQ4ZjUzYg";
 
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* name : {"FIREZONE_TOKEN", "FIREZONE_TOKEN_FILE", "CREDENTIALS_DIRECTORY",
-                             "FIREZONE_API_URL", "FIREZONE_ID", "FIREZONE_NAME",
-                             "HEALTH_CHECK_ADDR", "RUST_LOG", "FIREZONE_PROTOCOL_VERSION",
-                             "FIREZONE_NO_TELEMETRY"})
+    for (const char* name :
+         {"FIREZONE_TOKEN", "FIREZONE_TOKEN_FILE", "CREDENTIALS_DIRECTORY", "FIREZONE_API_URL",
+          "FIREZONE_ID", "FIREZONE_NAME", "HEALTH_CHECK_ADDR", "RUST_LOG",
+          "FIREZONE_PROTOCOL_VERSION", "FIREZONE_NO_TELEMETRY"})
       ::unsetenv(name);
-    dir_ = std::filesystem::temp_directory_path() /
-           ("fz-config-test-" + std::to_string(::getpid()));
+    dir_ =
+        std::filesystem::temp_directory_path() / ("fz-config-test-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   ParsedArgs parse(std::vector<std::string> args) {
     std::vector<const char*> argv{"firezone-gateway"};
-    for (const auto& a : args) argv.push_back(a.c_str());
+    for (const auto& a : args)
+      argv.push_back(a.c_str());
     return parse_args(static_cast<int>(argv.size()), argv.data());
   }
   std::string write_file(const std::string& name, const std::string& content) {
@@ -113,10 +115,9 @@ TEST_F(ConfigTest, BadValuesNameTheirVariableAndNeverShowTheToken) {
     const char* env;
     const char* value;
   };
-  for (const Case& c : {Case{"HEALTH_CHECK_ADDR", "not-an-address"},
-                        Case{"FIREZONE_API_URL", "ftp://example.com"},
-                        Case{"FIREZONE_PROTOCOL_VERSION", "1.4"},
-                        Case{"RUST_LOG", "info,=,bad=="}}) {
+  for (const Case& c :
+       {Case{"HEALTH_CHECK_ADDR", "not-an-address"}, Case{"FIREZONE_API_URL", "ftp://example.com"},
+        Case{"FIREZONE_PROTOCOL_VERSION", "1.4"}, Case{"RUST_LOG", "info,=,bad=="}}) {
     SetUp();
     ::setenv("FIREZONE_TOKEN", kToken, 1);
     ::setenv(c.env, c.value, 1);
