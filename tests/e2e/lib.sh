@@ -38,6 +38,7 @@ RES_NET=198.51.100.0/24
 RES_NET6=2001:db8:5::/64
 
 E2E_PIDS=()
+E2E_CLEAN_DIRS=()
 E2E_WORK=${E2E_WORK:-$(mktemp -d /tmp/fz-e2e.XXXXXX)}
 
 e2e_skip_unless_ready() {
@@ -53,6 +54,7 @@ e2e_cleanup() {
   for pid in "${E2E_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
   for pid in "${E2E_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
   for ns in $ALL_NS; do ip netns del "$ns" 2>/dev/null; done
+  for d in "${E2E_CLEAN_DIRS[@]}"; do rm -rf "$d"; done
   if [ "${KEEP_LOGS:-}" = 1 ]; then echo "logs kept in $E2E_WORK"; else rm -rf "$E2E_WORK"; fi
 }
 
@@ -165,4 +167,100 @@ e2e_start_resources() {
   fi
   e2e_wait_for 10 sh -c "ip netns exec $RES ss -tln | grep -q ':80 '" ||
     e2e_fail "HTTP server did not start"
+}
+
+# --- Firezone parts -----------------------------------------------------------------------------
+# Paths of the binaries under test; set by the caller (ctest passes them as arguments).
+GATEWAY_BIN=${GATEWAY_BIN:-}
+PORTAL_BIN=${PORTAL_BIN:-}
+CLIENT_BIN=${CLIENT_BIN:-}
+
+GW_TOKEN=gateway-token-e2e
+CLIENT_TOKEN=client-token-e2e
+CLIENT_ID=3abd725a-733b-4801-ac16-72f26cd98a24
+CLIENT_TUN4=100.64.0.10
+SITE_ID=bf56f32d-7b2c-4f5d-a784-788977d014a4
+CIDR_RESOURCE=73037362-715d-4a83-a749-f18eadd970e6
+DNS_RESOURCE=03000143-e25e-45c7-aafb-144990e57dcd
+RELAY_ID=0a133356-7a9e-4b9a-b413-0d95a5720fd8
+PORTAL_WS=$PORTAL_IP:8081
+CONTROL=127.0.0.1:9000
+
+# Writes the dev portal's configuration: one site with our gateway, one client, a CIDR resource
+# (ICMP, TCP 80 and 5201 for iperf3, UDP 5201) and a DNS resource, both allowed, and coturn.
+e2e_write_portal_config() {
+  cat >"$E2E_WORK/portal.json" <<JSON
+{
+  "account": {"id": "24eb631e-c529-4182-a746-d99ee66f7426", "slug": "e2e"},
+  "sites": [{"id": "$SITE_ID", "name": "lab", "tokens": ["$GW_TOKEN"]}],
+  "clients": [{"id": "$CLIENT_ID", "name": "e2e-client", "token": "$CLIENT_TOKEN",
+               "ipv4": "$CLIENT_TUN4", "ipv6": "fd00:2021:1111::a"}],
+  "resources": [
+    {"id": "$CIDR_RESOURCE", "type": "cidr", "address": "$RES_NET", "name": "lab network",
+     "site_ids": ["$SITE_ID"],
+     "filters": [{"protocol": "icmp"}, {"protocol": "tcp", "ports": ["80", "5201"]},
+                 {"protocol": "udp", "ports": ["5201"]}]},
+    {"id": "$DNS_RESOURCE", "type": "dns", "address": "*.res.test", "name": "lab names",
+     "site_ids": ["$SITE_ID"]}
+  ],
+  "policies": [
+    {"id": "11111111-1111-4111-8111-111111111111", "client_id": "$CLIENT_ID",
+     "resource_id": "$CIDR_RESOURCE"},
+    {"id": "22222222-2222-4222-8222-222222222222", "client_id": "$CLIENT_ID",
+     "resource_id": "$DNS_RESOURCE"}
+  ],
+  "relays": [{"id": "$RELAY_ID", "addresses": ["$RELAY_IP:3478", "[$RELAY_IP6]:3478"],
+              "username": "fz", "password": "secret"}]
+}
+JSON
+}
+
+e2e_start_portal() {
+  e2e_write_portal_config
+  e2e_spawn "$PORTAL" portal "$PORTAL_BIN" -c "$E2E_WORK/portal.json" -l "$PORTAL_WS" \
+    --control "$CONTROL"
+  PORTAL_PID=$LAST_PID
+  e2e_wait_for 10 sh -c "ip netns exec $PORTAL ss -tln | grep -q ':8081 '" ||
+    e2e_fail "dev portal did not start"
+}
+
+# GET/POST on the dev portal's control API.
+e2e_control() {
+  local method=$1 path=$2 body=${3:-}
+  if [ -n "$body" ]; then
+    ip netns exec "$PORTAL" curl -sf -X "$method" -H 'content-type: application/json' \
+      --data "$body" "http://$CONTROL$path"
+  else
+    ip netns exec "$PORTAL" curl -sf -X "$method" "http://$CONTROL$path"
+  fi
+}
+
+e2e_start_gateway() {
+  # The gateway resolves DNS resources with its host's resolv.conf: dnsmasq on the resource host.
+  mkdir -p "/etc/netns/$GW"
+  echo "nameserver $RES_IP" >"/etc/netns/$GW/resolv.conf"
+  E2E_CLEAN_DIRS+=("/etc/netns/$GW")
+  e2e_spawn "$GW" gateway env FIREZONE_TOKEN="$GW_TOKEN" FIREZONE_ID=e2e-gateway \
+    FIREZONE_NAME=e2e-gw FIREZONE_API_URL="ws://$PORTAL_WS" HEALTH_CHECK_ADDR=127.0.0.1:8080 \
+    RUST_LOG="${GATEWAY_LOG:-info}" "$GATEWAY_BIN"
+  GATEWAY_PID=$LAST_PID
+}
+
+e2e_gateway_ready() {
+  [ "$(ip netns exec "$GW" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/readyz)" = 200 ]
+}
+
+e2e_start_client() {
+  e2e_spawn "$CLIENT" client "$CLIENT_BIN" --api-url "ws://$PORTAL_WS" --token "$CLIENT_TOKEN" \
+    --status-interval 1 --log "${CLIENT_LOG:-info}"
+  CLIENT_PID=$LAST_PID
+}
+
+# Lines at WARN or above in the gateway's log, minus the patterns given (one regex each).
+e2e_gateway_warnings() {
+  local out
+  out=$(grep -E '^[^ ]+ +(warning|error|critical) ' "$E2E_WORK/gateway.log" || true)
+  local pattern
+  for pattern in "$@"; do out=$(printf '%s\n' "$out" | grep -Ev "$pattern" || true); done
+  printf '%s' "$out" | sed '/^$/d'
 }
