@@ -1111,6 +1111,8 @@ void Node::handle_timeout(Instant now) {
 std::optional<Instant> Node::poll_timeout() const {
   const Impl& s = *impl_;
   if (s.migration_pending || !s.failed.empty()) return s.last_now;
+  for (const auto& [id, relay] : s.relays)
+    if (relay.allocation.finished()) return s.last_now;  // to be freed
   std::optional<Instant> next;
   auto consider = [&](std::optional<Instant> t) {
     if (t && (!next || *t < *next)) next = t;

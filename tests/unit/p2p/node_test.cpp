@@ -323,6 +323,39 @@ TEST_F(Fixture, NoRemoteCandidateFailsAfter10s) {
   EXPECT_EQ(net.node(gateway).num_connections(), 0u);
 }
 
+TEST_F(Fixture, WireGuardExpiryFailsTheConnection) {
+  // ICE works but the PSKs differ: the gateway answers the initiation, the client cannot read the
+  // response and gives up after REKEY_ATTEMPT_TIME (15 s), which fails its connection.
+  net.give_relays(client, {0});
+  net.give_relays(gateway, {0});
+  net.advance(1s);
+  net.link(client, gateway, kClientId, kGatewayId);
+  PresharedKey a, b;
+  a.expose_secret_mut()[0] = 1;
+  b.expose_secret_mut()[0] = 2;
+  const ice::Credentials cc{"clnt", "clientpasswordclientpw"};
+  const ice::Credentials gc{"gtwy", "gatewaypasswordgatewa"};
+  auto& c = net.node(client);
+  auto& g = net.node(gateway);
+  ASSERT_TRUE(g.upsert_connection(kClientId, c.public_key(), a, gc, cc, net.now).ok());
+  ASSERT_TRUE(c.upsert_connection(kGatewayId, g.public_key(), b, cc, gc, net.now).ok());
+  net.advance(30s);
+  Instant first_initiation{};
+  for (const auto& d : net.wire(client))
+    if (d.payload.size() == 148 && d.payload[0] == 1) {
+      first_initiation = d.sent_at;
+      break;
+    }
+  ASSERT_NE(first_initiation, Instant{});
+  auto failed = events_of<event::ConnectionFailed>(net, client);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_GE(failed[0].first - first_initiation, 15s);
+  EXPECT_LE(failed[0].first - first_initiation, 15s + 333ms);
+  EXPECT_TRUE(events_of<event::ConnectionEstablished>(net, client).empty());
+  // The gateway processed the initiation: established there, and ICE keeps it alive.
+  EXPECT_EQ(events_of<event::ConnectionEstablished>(net, gateway).size(), 1u);
+}
+
 TEST_F(Fixture, UpsertWithoutRelaysFails) {
   PresharedKey psk;
   auto status = net.node(gateway).upsert_connection(kClientId, net.node(client).public_key(), psk,
