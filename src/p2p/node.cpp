@@ -943,8 +943,10 @@ Result<Decapsulated> Node::decapsulate(const net::SocketAddr& local, const net::
     }
   }
 
-  // 2. ICE.
-  if (auto binding = ice::BindingMessage::parse(datagram.span())) {
+  // 2. ICE. The magic cookie check keeps WireGuard data from paying for a STUN parse.
+  const bool maybe_stun = datagram.size() >= 20 && (datagram.data()[0] & 0xC0) == 0 &&
+                          load_be32(datagram.data() + 4) == 0x2112A442;
+  if (auto binding = maybe_stun ? ice::BindingMessage::parse(datagram.span()) : std::nullopt) {
     Connection* owner = nullptr;
     if (binding->is_request() || binding->is_indication()) {
       if (binding->has_username()) {
