@@ -247,6 +247,64 @@ TEST_F(Fixture, UnchangedRelayIsRefreshedNotReplaced) {
   EXPECT_TRUE(events_of<event::CandidateInvalidated>(net, gateway).empty());
 }
 
+TEST_F(Fixture, ChangedRelayCredentialsReplaceTheAllocation) {
+  start({0});
+  net.advance(2s);
+  expect_traffic(450);
+  net.clear_logs();
+  const std::size_t allocates = net.relay(relay1).requests(stun::Method::allocate);
+  RelayInfo rotated = net.relay_info(relay1);
+  const std::int64_t expiry = 1'700'000'000 + 40 * 24 * 3600;
+  rotated.username = std::to_string(expiry) + ":salt2";
+  rotated.password = fz::test::firezone_password("relay-secret", expiry, "salt2");
+  net.node(gateway).update_relays({}, std::span<const RelayInfo>(&rotated, 1), net.now);
+  net.advance(10s);
+  // The relay still holds the old 5-tuple: 437, delete, allocate again.
+  EXPECT_GE(net.relay(relay1).requests(stun::Method::allocate), allocates + 2);
+  bool invalidated = false, renewed = false;
+  for (auto& [t, e] : events_of<event::CandidateInvalidated>(net, gateway))
+    if (e.candidate.find("typ relay") != std::string::npos) invalidated = true;
+  for (auto& [t, e] : events_of<event::CandidateNew>(net, gateway))
+    if (e.candidate.find("typ relay") != std::string::npos) renewed = true;
+  EXPECT_TRUE(invalidated);
+  EXPECT_TRUE(renewed);
+  expect_traffic(460);
+}
+
+TEST_F(Fixture, RemoteCandidatesBindChannelsAndAddOptimisticOnes) {
+  net.give_relays(gateway, {0});
+  net.advance(1s);
+  PresharedKey psk;
+  auto& g = net.node(gateway);
+  ASSERT_TRUE(g.upsert_connection(kClientId, net.node(client).public_key(), psk,
+                                  {"gwuf", "gatewaypasswordgatewaypw"},
+                                  {"cluf", "clientpasswordclientpwd"}, net.now)
+                  .ok());
+  g.add_remote_candidate(kClientId, "candidate:1 1 udp 2130706431 198.51.100.44 52625 typ host",
+                         net.now);
+  g.add_remote_candidate(kClientId,
+                         "candidate:2 1 udp 1694498815 198.51.100.99 40000 typ srflx raddr "
+                         "0.0.0.0 rport 0",
+                         net.now);
+  // Garbage and unknown connections are ignored.
+  g.add_remote_candidate(kClientId, "candidate:x 1 udp", net.now);
+  g.add_remote_candidate(test_uuid(99), "candidate:1 1 udp 1 198.51.100.1 1 typ host", net.now);
+  g.remove_remote_candidate(kClientId, "not a candidate", net.now);
+  net.advance(2s);
+  // Checks go to the host, the srflx and the optimistic srflx-IP:host-port candidate.
+  std::set<net::SocketAddr> checked;
+  for (const auto& d : net.wire(gateway))
+    if (is_binding_request_with_username(d)) checked.insert(d.dst);
+  EXPECT_TRUE(checked.count(addr("198.51.100.44:52625")));
+  EXPECT_TRUE(checked.count(addr("198.51.100.99:40000")));
+  EXPECT_TRUE(checked.count(addr("198.51.100.99:52625")));
+  // Channels on our relay for the non-host candidates (the host gets one too, later, because our
+  // relayed check towards it finds no channel and starts a bind).
+  EXPECT_TRUE(net.relay(relay1).bound_channel(kGatewayAddr, addr("198.51.100.99:40000")));
+  EXPECT_TRUE(net.relay(relay1).bound_channel(kGatewayAddr, addr("198.51.100.99:52625")));
+  EXPECT_EQ(g.num_connections(), 1u);
+}
+
 // ---- scenario 4: idle -----------------------------------------------------------------------
 
 TEST_F(Fixture, IdleAfter20sUsesIdleCadenceAndWakesOnTraffic) {
