@@ -203,6 +203,7 @@ struct Node::Impl {
 
   std::deque<Transmit> transmits;
   std::deque<Event> events;
+  NodeStats stats;
 
   // ---- helpers ------------------------------------------------------------------------------
 
@@ -636,6 +637,9 @@ bool Node::has_connection(const ConnectionId& id) const {
 }
 std::size_t Node::num_relays() const {
   return impl_->relays.size();
+}
+NodeStats Node::stats() const {
+  return impl_->stats;
 }
 
 std::optional<ConnectionInfo> Node::connection_info(const ConnectionId& id) const {
@@ -1073,9 +1077,11 @@ void Node::handle_timeout(Instant now) {
     if (Connection* c = s.find(id)) c->scheduled.reset();
     s.due.push_back(id);
   }
+  s.stats.handle_timeout_calls++;
   for (const ConnectionId& id : s.due) {
     Connection* c = s.find(id);
     if (!c) continue;
+    s.stats.connections_serviced++;
     s.service(*c, now);
     if (c->state != ConnectionState::failed) s.reschedule(*c, now);
   }
@@ -1130,8 +1136,10 @@ std::optional<Instant> Node::poll_timeout() const {
 std::optional<Transmit> Node::poll_transmit() {
   Impl& s = *impl_;
   for (auto& [id, relay] : s.relays) {
-    if (auto t = relay.allocation.poll_transmit())
+    if (auto t = relay.allocation.poll_transmit()) {
+      s.stats.stun_bytes_to_relays += t->payload.size();
       return Transmit{t->src, t->dst, buffer_with(t->payload, 0)};
+    }
   }
   if (s.transmits.empty()) return std::nullopt;
   Transmit out = std::move(s.transmits.front());

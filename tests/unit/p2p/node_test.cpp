@@ -343,6 +343,19 @@ TEST_F(Fixture, IdleAfter20sUsesIdleCadenceAndWakesOnTraffic) {
   EXPECT_GE(fast, 5u);
 }
 
+TEST_F(Fixture, IdleConnectionSurvivesForAnHour) {
+  start({0});
+  net.advance(3s);
+  expect_traffic(550);
+  net.advance(3600s);
+  ASSERT_FALSE(net.stuck);
+  EXPECT_TRUE(events_of<event::ConnectionFailed>(net, gateway).empty());
+  EXPECT_TRUE(events_of<event::ConnectionFailed>(net, client).empty());
+  EXPECT_EQ(info(gateway, kClientId).state, ConnectionState::idle);
+  EXPECT_TRUE(net.node(gateway).poll_timeout().has_value());
+  expect_traffic(560);
+}
+
 // ---- scenario 5: failure timers -------------------------------------------------------------
 
 TEST_F(Fixture, PeerVanishesConnectionFailsAtSpecTimes) {
