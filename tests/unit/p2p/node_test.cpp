@@ -96,7 +96,7 @@ struct Fixture : ::testing::Test {
 
   void block_node_to_allocation() {
     // Only relay <-> relay and node <-> relay:3478 pass: forces relay-to-relay.
-    net.drop = [this](const WireDatagram& d) {
+    net.drop = [](const WireDatagram& d) {
       const bool from_node = d.src == kClientAddr || d.src == kGatewayAddr;
       const bool to_node = d.dst == kClientAddr || d.dst == kGatewayAddr;
       if (from_node && !to_node && d.dst.port != 3478) return true;
