@@ -203,6 +203,7 @@ struct Node::Impl {
 
   std::deque<Transmit> transmits;
   std::deque<Event> events;
+  NodeStats stats;
 
   // ---- helpers ------------------------------------------------------------------------------
 
@@ -637,6 +638,9 @@ bool Node::has_connection(const ConnectionId& id) const {
 std::size_t Node::num_relays() const {
   return impl_->relays.size();
 }
+NodeStats Node::stats() const {
+  return impl_->stats;
+}
 
 std::optional<ConnectionInfo> Node::connection_info(const ConnectionId& id) const {
   const Connection* c = impl_->find(id);
@@ -943,8 +947,10 @@ Result<Decapsulated> Node::decapsulate(const net::SocketAddr& local, const net::
     }
   }
 
-  // 2. ICE.
-  if (auto binding = ice::BindingMessage::parse(datagram.span())) {
+  // 2. ICE. The magic cookie check keeps WireGuard data from paying for a STUN parse.
+  const bool maybe_stun = datagram.size() >= 20 && (datagram.data()[0] & 0xC0) == 0 &&
+                          load_be32(datagram.data() + 4) == 0x2112A442;
+  if (auto binding = maybe_stun ? ice::BindingMessage::parse(datagram.span()) : std::nullopt) {
     Connection* owner = nullptr;
     if (binding->is_request() || binding->is_indication()) {
       if (binding->has_username()) {
@@ -1071,9 +1077,11 @@ void Node::handle_timeout(Instant now) {
     if (Connection* c = s.find(id)) c->scheduled.reset();
     s.due.push_back(id);
   }
+  s.stats.handle_timeout_calls++;
   for (const ConnectionId& id : s.due) {
     Connection* c = s.find(id);
     if (!c) continue;
+    s.stats.connections_serviced++;
     s.service(*c, now);
     if (c->state != ConnectionState::failed) s.reschedule(*c, now);
   }
@@ -1111,6 +1119,8 @@ void Node::handle_timeout(Instant now) {
 std::optional<Instant> Node::poll_timeout() const {
   const Impl& s = *impl_;
   if (s.migration_pending || !s.failed.empty()) return s.last_now;
+  for (const auto& [id, relay] : s.relays)
+    if (relay.allocation.finished()) return s.last_now;  // to be freed
   std::optional<Instant> next;
   auto consider = [&](std::optional<Instant> t) {
     if (t && (!next || *t < *next)) next = t;
@@ -1126,8 +1136,10 @@ std::optional<Instant> Node::poll_timeout() const {
 std::optional<Transmit> Node::poll_transmit() {
   Impl& s = *impl_;
   for (auto& [id, relay] : s.relays) {
-    if (auto t = relay.allocation.poll_transmit())
+    if (auto t = relay.allocation.poll_transmit()) {
+      s.stats.stun_bytes_to_relays += t->payload.size();
       return Transmit{t->src, t->dst, buffer_with(t->payload, 0)};
+    }
   }
   if (s.transmits.empty()) return std::nullopt;
   Transmit out = std::move(s.transmits.front());

@@ -137,6 +137,13 @@ struct ConnectionInfo {
   std::uint64_t stun_bytes_relayed = 0;
 };
 
+// Node-wide counters.
+struct NodeStats {
+  std::uint64_t stun_bytes_to_relays = 0;  // TURN control traffic sent, as snownet counts it
+  std::uint64_t handle_timeout_calls = 0;
+  std::uint64_t connections_serviced = 0;  // connections whose deadline handle_timeout() ran
+};
+
 // A datagram for the I/O layer. `src` is set for traffic that must leave from a specific local
 // address (ICE and WireGuard on a direct path: the candidate's base, via IP_PKTINFO); it is empty
 // for everything sent to a relay (TURN control and ChannelData), which leaves from the socket of
@@ -223,6 +230,7 @@ class Node {
   // The connection whose peer has this static key.
   std::optional<ConnectionId> connection_by_key(const crypto::PublicKey& remote) const;
   std::size_t num_relays() const;
+  NodeStats stats() const;
 
   // Forgets everything: every connection is closed (ConnectionClosed{reset}, nothing sent), the
   // allocations are dropped without deleting them, and a new static key is drawn. The caller must

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/bytes.hpp"
 #include "crypto/rng.hpp"
 #include "crypto/x25519.hpp"
 #include "net/ip_packet.hpp"
@@ -12,10 +13,10 @@ namespace {
 constexpr std::int64_t kCredentialLifetime = 30 * 24 * 3600;
 }
 
-Uuid test_uuid(std::uint8_t n) {
+Uuid test_uuid(std::uint32_t n) {
   std::array<std::uint8_t, 16> bytes{};
   bytes[0] = 0xf2;
-  bytes[15] = n;
+  store_be32(bytes.data() + 12, n);
   bytes[6] = 0x40;
   bytes[8] = 0x80;
   return Uuid(bytes);
@@ -72,9 +73,9 @@ p2p::RelayInfo SimNetwork::relay_info(std::size_t index) const {
   return info;
 }
 
-std::size_t SimNetwork::add_node(p2p::Role role, const net::SocketAddr& local, std::uint8_t seed) {
+std::size_t SimNetwork::add_node(p2p::Role role, const net::SocketAddr& local, std::uint32_t seed) {
   std::array<std::uint8_t, 32> node_seed{};
-  node_seed[0] = seed;
+  store_le32(node_seed.data() + 4, seed);
   node_seed[1] = 0x5a;
   crypto::ChaChaRng key_rng(node_seed);
   auto key = crypto::generate_secret_key(key_rng);
@@ -85,6 +86,7 @@ std::size_t SimNetwork::add_node(p2p::Role role, const net::SocketAddr& local, s
       unix_from_seconds(options_.unix_origin) +
           std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()));
   state.local = local;
+  node_by_addr_[local] = nodes_.size();
   nodes_.push_back(std::move(state));
   return nodes_.size() - 1;
 }
@@ -126,9 +128,9 @@ void SimNetwork::link(std::size_t client, std::size_t gateway, const Uuid& clien
 }
 
 std::optional<std::size_t> SimNetwork::node_at(const net::SocketAddr& addr) const {
-  for (std::size_t i = 0; i < nodes_.size(); ++i)
-    if (nodes_[i].local == addr) return i;
-  return std::nullopt;
+  auto it = node_by_addr_.find(addr);
+  if (it == node_by_addr_.end()) return std::nullopt;
+  return it->second;
 }
 
 std::optional<std::size_t> SimNetwork::relay_at(const net::IpAddr& ip) const {

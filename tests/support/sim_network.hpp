@@ -14,6 +14,7 @@
 #include <queue>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "base/time.hpp"
@@ -66,7 +67,7 @@ class SimNetwork {
   std::size_t relay_count() const { return relays_.size(); }
 
   // A node whose socket is `local` (IPv4, no NAT). Returns its index.
-  std::size_t add_node(p2p::Role role, const net::SocketAddr& local, std::uint8_t seed);
+  std::size_t add_node(p2p::Role role, const net::SocketAddr& local, std::uint32_t seed);
   p2p::Node& node(std::size_t index) { return *nodes_[index].node; }
   const net::SocketAddr& address(std::size_t index) const { return nodes_[index].local; }
   std::size_t node_count() const { return nodes_.size(); }
@@ -145,6 +146,7 @@ class SimNetwork {
 
   Options options_;
   std::vector<SimNodeState> nodes_;
+  std::unordered_map<net::SocketAddr, std::size_t> node_by_addr_;
   std::vector<SimRelay> relays_;
   std::priority_queue<InFlight, std::vector<InFlight>, std::greater<>> in_flight_;
   std::uint64_t seq_ = 0;
@@ -155,6 +157,6 @@ class SimNetwork {
 std::vector<std::uint8_t> make_udp_packet(const net::IpAddr& src, const net::IpAddr& dst,
                                           std::uint32_t tag);
 // Deterministic UUIDs for tests.
-Uuid test_uuid(std::uint8_t n);
+Uuid test_uuid(std::uint32_t n);
 
 }  // namespace fz::test

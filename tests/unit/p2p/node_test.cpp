@@ -96,7 +96,7 @@ struct Fixture : ::testing::Test {
 
   void block_node_to_allocation() {
     // Only relay <-> relay and node <-> relay:3478 pass: forces relay-to-relay.
-    net.drop = [this](const WireDatagram& d) {
+    net.drop = [](const WireDatagram& d) {
       const bool from_node = d.src == kClientAddr || d.src == kGatewayAddr;
       const bool to_node = d.dst == kClientAddr || d.dst == kGatewayAddr;
       if (from_node && !to_node && d.dst.port != 3478) return true;
@@ -247,6 +247,64 @@ TEST_F(Fixture, UnchangedRelayIsRefreshedNotReplaced) {
   EXPECT_TRUE(events_of<event::CandidateInvalidated>(net, gateway).empty());
 }
 
+TEST_F(Fixture, ChangedRelayCredentialsReplaceTheAllocation) {
+  start({0});
+  net.advance(2s);
+  expect_traffic(450);
+  net.clear_logs();
+  const std::size_t allocates = net.relay(relay1).requests(stun::Method::allocate);
+  RelayInfo rotated = net.relay_info(relay1);
+  const std::int64_t expiry = 1'700'000'000 + 40 * 24 * 3600;
+  rotated.username = std::to_string(expiry) + ":salt2";
+  rotated.password = fz::test::firezone_password("relay-secret", expiry, "salt2");
+  net.node(gateway).update_relays({}, std::span<const RelayInfo>(&rotated, 1), net.now);
+  net.advance(10s);
+  // The relay still holds the old 5-tuple: 437, delete, allocate again.
+  EXPECT_GE(net.relay(relay1).requests(stun::Method::allocate), allocates + 2);
+  bool invalidated = false, renewed = false;
+  for (auto& [t, e] : events_of<event::CandidateInvalidated>(net, gateway))
+    if (e.candidate.find("typ relay") != std::string::npos) invalidated = true;
+  for (auto& [t, e] : events_of<event::CandidateNew>(net, gateway))
+    if (e.candidate.find("typ relay") != std::string::npos) renewed = true;
+  EXPECT_TRUE(invalidated);
+  EXPECT_TRUE(renewed);
+  expect_traffic(460);
+}
+
+TEST_F(Fixture, RemoteCandidatesBindChannelsAndAddOptimisticOnes) {
+  net.give_relays(gateway, {0});
+  net.advance(1s);
+  PresharedKey psk;
+  auto& g = net.node(gateway);
+  ASSERT_TRUE(g.upsert_connection(kClientId, net.node(client).public_key(), psk,
+                                  {"gwuf", "gatewaypasswordgatewaypw"},
+                                  {"cluf", "clientpasswordclientpwd"}, net.now)
+                  .ok());
+  g.add_remote_candidate(kClientId, "candidate:1 1 udp 2130706431 198.51.100.44 52625 typ host",
+                         net.now);
+  g.add_remote_candidate(kClientId,
+                         "candidate:2 1 udp 1694498815 198.51.100.99 40000 typ srflx raddr "
+                         "0.0.0.0 rport 0",
+                         net.now);
+  // Garbage and unknown connections are ignored.
+  g.add_remote_candidate(kClientId, "candidate:x 1 udp", net.now);
+  g.add_remote_candidate(test_uuid(99), "candidate:1 1 udp 1 198.51.100.1 1 typ host", net.now);
+  g.remove_remote_candidate(kClientId, "not a candidate", net.now);
+  net.advance(2s);
+  // Checks go to the host, the srflx and the optimistic srflx-IP:host-port candidate.
+  std::set<net::SocketAddr> checked;
+  for (const auto& d : net.wire(gateway))
+    if (is_binding_request_with_username(d)) checked.insert(d.dst);
+  EXPECT_TRUE(checked.count(addr("198.51.100.44:52625")));
+  EXPECT_TRUE(checked.count(addr("198.51.100.99:40000")));
+  EXPECT_TRUE(checked.count(addr("198.51.100.99:52625")));
+  // Channels on our relay for the non-host candidates (the host gets one too, later, because our
+  // relayed check towards it finds no channel and starts a bind).
+  EXPECT_TRUE(net.relay(relay1).bound_channel(kGatewayAddr, addr("198.51.100.99:40000")));
+  EXPECT_TRUE(net.relay(relay1).bound_channel(kGatewayAddr, addr("198.51.100.99:52625")));
+  EXPECT_EQ(g.num_connections(), 1u);
+}
+
 // ---- scenario 4: idle -----------------------------------------------------------------------
 
 TEST_F(Fixture, IdleAfter20sUsesIdleCadenceAndWakesOnTraffic) {
@@ -285,6 +343,19 @@ TEST_F(Fixture, IdleAfter20sUsesIdleCadenceAndWakesOnTraffic) {
   EXPECT_GE(fast, 5u);
 }
 
+TEST_F(Fixture, IdleConnectionSurvivesForAnHour) {
+  start({0});
+  net.advance(3s);
+  expect_traffic(550);
+  net.advance(3600s);
+  ASSERT_FALSE(net.stuck);
+  EXPECT_TRUE(events_of<event::ConnectionFailed>(net, gateway).empty());
+  EXPECT_TRUE(events_of<event::ConnectionFailed>(net, client).empty());
+  EXPECT_EQ(info(gateway, kClientId).state, ConnectionState::idle);
+  EXPECT_TRUE(net.node(gateway).poll_timeout().has_value());
+  expect_traffic(560);
+}
+
 // ---- scenario 5: failure timers -------------------------------------------------------------
 
 TEST_F(Fixture, PeerVanishesConnectionFailsAtSpecTimes) {
@@ -321,6 +392,39 @@ TEST_F(Fixture, NoRemoteCandidateFailsAfter10s) {
   ASSERT_EQ(failed.size(), 1u);
   EXPECT_EQ(failed[0].first - created, 10s);
   EXPECT_EQ(net.node(gateway).num_connections(), 0u);
+}
+
+TEST_F(Fixture, WireGuardExpiryFailsTheConnection) {
+  // ICE works but the PSKs differ: the gateway answers the initiation, the client cannot read the
+  // response and gives up after REKEY_ATTEMPT_TIME (15 s), which fails its connection.
+  net.give_relays(client, {0});
+  net.give_relays(gateway, {0});
+  net.advance(1s);
+  net.link(client, gateway, kClientId, kGatewayId);
+  PresharedKey a, b;
+  a.expose_secret_mut()[0] = 1;
+  b.expose_secret_mut()[0] = 2;
+  const ice::Credentials cc{"clnt", "clientpasswordclientpw"};
+  const ice::Credentials gc{"gtwy", "gatewaypasswordgatewa"};
+  auto& c = net.node(client);
+  auto& g = net.node(gateway);
+  ASSERT_TRUE(g.upsert_connection(kClientId, c.public_key(), a, gc, cc, net.now).ok());
+  ASSERT_TRUE(c.upsert_connection(kGatewayId, g.public_key(), b, cc, gc, net.now).ok());
+  net.advance(30s);
+  Instant first_initiation{};
+  for (const auto& d : net.wire(client))
+    if (d.payload.size() == 148 && d.payload[0] == 1) {
+      first_initiation = d.sent_at;
+      break;
+    }
+  ASSERT_NE(first_initiation, Instant{});
+  auto failed = events_of<event::ConnectionFailed>(net, client);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_GE(failed[0].first - first_initiation, 15s);
+  EXPECT_LE(failed[0].first - first_initiation, 15s + 333ms);
+  EXPECT_TRUE(events_of<event::ConnectionEstablished>(net, client).empty());
+  // The gateway processed the initiation: established there, and ICE keeps it alive.
+  EXPECT_EQ(events_of<event::ConnectionEstablished>(net, gateway).size(), 1u);
 }
 
 TEST_F(Fixture, UpsertWithoutRelaysFails) {
