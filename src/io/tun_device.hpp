@@ -77,7 +77,8 @@ class TunDevice {
   // Makes the device's routes in the Firezone table exactly `routes`.
   Status set_routes(std::span<const net::Cidr> routes);
 
-  // Reads packets into `buffers` (each is reset to its own headroom first) until the device has
+  // Reads packets into `buffers` (each emptied first, keeping its current headroom: hand in
+  // fresh pool buffers) until the device has
   // none left (EAGAIN) or every buffer is filled. Returns how many buffers hold a packet; those
   // come first and in arrival order. Packets longer than max_packet_size are dropped and
   // counted; give buffers more tailroom than max_packet_size so that such a packet is seen whole

@@ -19,8 +19,10 @@
 // then calls recv_batch until it returns 0, or send_batch again after `would_block`.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -57,9 +59,10 @@ struct UdpOptions {
 // One receive buffer and what recv_batch learnt about the message that landed in it.
 struct RecvSlot {
   explicit RecvSlot(std::size_t capacity = kMaxGroBufferSize, std::size_t headroom = 0)
-      : buffer(capacity + headroom, headroom) {}
+      : buffer(capacity + headroom, headroom), headroom(headroom) {}
 
-  PacketBuffer buffer;  // the payload: one datagram, or several with GRO
+  PacketBuffer buffer;   // the payload: one datagram, or several with GRO
+  std::size_t headroom;  // recv_batch resets the buffer to this, whatever the caller did with it
   net::SocketAddr source;
   net::SocketAddr local;           // the address the datagrams were sent to (port = our port)
   std::uint16_t segment_size = 0;  // size of every datagram but possibly the shorter last
