@@ -49,6 +49,8 @@ struct TunStats {
   std::uint64_t packets_read = 0;
   std::uint64_t read_syscalls = 0;
   std::uint64_t dropped_oversized = 0;
+  std::uint64_t read_errors = 0;  // reads that failed with something other than EAGAIN
+  bool closed = false;            // a read returned 0 bytes: the device is gone (fatal for the app)
   std::uint64_t packets_written = 0;
   std::uint64_t write_would_block = 0;
   std::uint64_t write_errors = 0;
