@@ -30,6 +30,7 @@
 #include "base/buffer.hpp"
 #include "base/bytes.hpp"
 #include "base/result.hpp"
+#include "io/netlink.hpp"
 #include "net/ip_addr.hpp"
 
 namespace fz::io {
@@ -42,7 +43,7 @@ inline constexpr std::size_t kMaxGroBufferSize = 65535;   // one GRO super-datag
 inline constexpr std::size_t kMaxGsoSegments = 64;        // the kernel's UDP_MAX_SEGMENTS
 
 struct UdpOptions {
-  std::optional<std::uint32_t> fwmark = 0xfd002021;
+  std::optional<std::uint32_t> fwmark = kFirezoneMark;
   int send_buffer_size = kDefaultSendBufferSize;
   int recv_buffer_size = kDefaultRecvBufferSize;
   // Datagrams larger than this are dropped on receipt.
