@@ -40,7 +40,8 @@ class HealthServer {
   // Binds, listens and starts accepting. A bind error (address in use, no permission) comes back
   // here; the application then exits with a message.
   Status start();
-  // Stops accepting and closes open connections.
+  // Stops accepting and closes open connections. Call it on the io_context's thread (the
+  // destructor calls it too, so destroy the server there or after the io_context stopped).
   void stop();
 
   // The bound address (the real port when started with port 0).

@@ -164,10 +164,14 @@ std::size_t TunDevice::read_batch(std::span<PacketBuffer* const> buffers) {
     const ssize_t n = ::read(fd_, buffer.data(), room);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno != EAGAIN) FZ_WARN(kLog, "read from {} failed: {}", name_, std::strerror(errno));
+      if (errno != EAGAIN) {
+        ++stats_.read_errors;
+        FZ_WARN(kLog, "read from {} failed: {}", name_, std::strerror(errno));
+      }
       break;
     }
     if (n == 0) {
+      stats_.closed = true;
       FZ_WARN(kLog, "read from {} returned 0 bytes (fd closed)", name_);
       break;
     }

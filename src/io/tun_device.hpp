@@ -49,6 +49,8 @@ struct TunStats {
   std::uint64_t packets_read = 0;
   std::uint64_t read_syscalls = 0;
   std::uint64_t dropped_oversized = 0;
+  std::uint64_t read_errors = 0;  // reads that failed with something other than EAGAIN
+  bool closed = false;            // a read returned 0 bytes: the device is gone (fatal for the app)
   std::uint64_t packets_written = 0;
   std::uint64_t write_would_block = 0;
   std::uint64_t write_errors = 0;
@@ -77,7 +79,8 @@ class TunDevice {
   // Makes the device's routes in the Firezone table exactly `routes`.
   Status set_routes(std::span<const net::Cidr> routes);
 
-  // Reads packets into `buffers` (each is reset to its own headroom first) until the device has
+  // Reads packets into `buffers` (each emptied first, keeping its current headroom: hand in
+  // fresh pool buffers) until the device has
   // none left (EAGAIN) or every buffer is filled. Returns how many buffers hold a packet; those
   // come first and in arrival order. Packets longer than max_packet_size are dropped and
   // counted; give buffers more tailroom than max_packet_size so that such a packet is seen whole

@@ -140,7 +140,8 @@ Result<UdpSocket> UdpSocket::bind(net::IpFamily family, std::uint16_t preferred_
 }
 
 Result<UdpSocket> UdpSocket::bind_exact(net::SocketAddr address, UdpOptions options) {
-  if (options.batch_size == 0) options.batch_size = 1;
+  // recvmmsg/sendmmsg take at most UIO_MAXIOV (1024) messages.
+  options.batch_size = std::clamp<std::size_t>(options.batch_size, 1, 1024);
   const bool v4 = address.ip.is_v4();
   const int fd = ::socket(v4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return sys_error("socket(SOCK_DGRAM)");
@@ -252,7 +253,7 @@ std::size_t UdpSocket::recv_batch(std::span<RecvSlot> slots) {
   if (n == 0) return 0;
   for (std::size_t i = 0; i < n; ++i) {
     PacketBuffer& buffer = slots[i].buffer;
-    buffer.reset(buffer.headroom());
+    buffer.reset(slots[i].headroom);
     s.recv_iov[i] = {buffer.data(), buffer.tailroom()};
     msghdr& hdr = s.recv_msgs[i].msg_hdr;
     hdr = {};

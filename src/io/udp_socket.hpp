@@ -19,8 +19,10 @@
 // then calls recv_batch until it returns 0, or send_batch again after `would_block`.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -28,6 +30,7 @@
 #include "base/buffer.hpp"
 #include "base/bytes.hpp"
 #include "base/result.hpp"
+#include "io/netlink.hpp"
 #include "net/ip_addr.hpp"
 
 namespace fz::io {
@@ -40,7 +43,7 @@ inline constexpr std::size_t kMaxGroBufferSize = 65535;   // one GRO super-datag
 inline constexpr std::size_t kMaxGsoSegments = 64;        // the kernel's UDP_MAX_SEGMENTS
 
 struct UdpOptions {
-  std::optional<std::uint32_t> fwmark = 0xfd002021;
+  std::optional<std::uint32_t> fwmark = kFirezoneMark;
   int send_buffer_size = kDefaultSendBufferSize;
   int recv_buffer_size = kDefaultRecvBufferSize;
   // Datagrams larger than this are dropped on receipt.
@@ -57,9 +60,10 @@ struct UdpOptions {
 // One receive buffer and what recv_batch learnt about the message that landed in it.
 struct RecvSlot {
   explicit RecvSlot(std::size_t capacity = kMaxGroBufferSize, std::size_t headroom = 0)
-      : buffer(capacity + headroom, headroom) {}
+      : buffer(capacity + headroom, headroom), headroom(headroom) {}
 
-  PacketBuffer buffer;  // the payload: one datagram, or several with GRO
+  PacketBuffer buffer;   // the payload: one datagram, or several with GRO
+  std::size_t headroom;  // recv_batch resets the buffer to this, whatever the caller did with it
   net::SocketAddr source;
   net::SocketAddr local;           // the address the datagrams were sent to (port = our port)
   std::uint16_t segment_size = 0;  // size of every datagram but possibly the shorter last

@@ -256,6 +256,24 @@ TEST(UdpSocket, PktinfoReportsTheLocalAddressAndRepliesLeaveFromIt) {
   EXPECT_EQ(from, (SocketAddr{kLo, port}));
 }
 
+TEST(UdpSocket, SlotsGetTheirHeadroomBackOnEveryReceive) {
+  auto socket = UdpSocket::bind(IpFamily::v4, 0, test_options());
+  ASSERT_TRUE(socket);
+  Peer peer({kLo, 0});
+  auto slots = make_slots(1, 20);
+  peer.send_to({kLo, socket->local_port()}, pattern(100, 1));
+  ASSERT_EQ(recv_wait(*socket, slots), 1u);
+  // The caller strips a header in place, then frames a reply in front of the payload.
+  slots[0].buffer.consume_front(10);
+  ASSERT_EQ(slots[0].buffer.prepend(24).size(), 24u);
+  EXPECT_EQ(slots[0].buffer.headroom(), 6u);
+  peer.send_to({kLo, socket->local_port()}, pattern(50, 2));
+  ASSERT_EQ(recv_wait(*socket, slots), 1u);
+  EXPECT_EQ(slots[0].buffer.headroom(), 20u);
+  EXPECT_EQ(slots[0].buffer.size(), 50u);
+  EXPECT_EQ(slots[0].buffer.data()[0], pattern(50, 2)[0]);
+}
+
 TEST(UdpSocket, Ipv6PktinfoAndReply) {
   auto socket = UdpSocket::bind(IpFamily::v6, 0, test_options());
   ASSERT_TRUE(socket);
