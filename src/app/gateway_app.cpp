@@ -316,6 +316,10 @@ void Gateway::on_tun_readable() {
   }
   for (auto& b : buffers)
     release(std::move(b));
+  if (tun_->stats().closed) {
+    fail("the TUN device was closed");
+    return;
+  }
   drain();
 }
 
