@@ -1,0 +1,107 @@
+// The `tun-firezone` device: a non-blocking TUN fd plus its netlink configuration
+// (spec/gateway-dataplane.md §9.4).
+//
+// The application owns the event loop: it waits for fd() to become readable (or writable after a
+// write came back with `would_block`) with Asio's posix::stream_descriptor::async_wait, then calls
+// read_batch()/write(). Nothing here blocks or spawns threads.
+//
+// configure() applies one portal `init`: MTU 1280, txqueuelen 10 000, the gateway's tunnel
+// addresses as /32 and /128, link up, the rule `not fwmark 0xfd002021 lookup 0x2021fd00` for each
+// configured family, and the tunnel routes in that table. It only sends what differs from the
+// kernel's state, so a repeated `init` with the same addresses changes nothing, and new addresses
+// replace the old ones.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/buffer.hpp"
+#include "base/bytes.hpp"
+#include "base/result.hpp"
+#include "io/netlink.hpp"
+#include "net/ip_addr.hpp"
+
+namespace fz::io {
+
+inline constexpr const char* kTunName = "tun-firezone";
+inline constexpr std::uint32_t kTunMtu = 1280;
+inline constexpr std::uint32_t kTunTxQueueLen = 10000;
+
+struct TunOptions {
+  std::uint32_t mtu = kTunMtu;
+  std::uint32_t txqueuelen = kTunTxQueueLen;
+  std::uint32_t fwmark = kFirezoneMark;
+  std::uint32_t table = kFirezoneTable;
+  // Routed into the device through `table`: all client tunnel IPs.
+  std::vector<net::Cidr> routes = {
+      net::Cidr(net::IpAddr::v4(100, 64, 0, 0), 11),
+      net::Cidr(net::IpAddr::v6(0xfd00, 0x2021, 0x1111, 0, 0, 0, 0, 0), 107),
+  };
+  // Reads longer than this (the device MTU) are dropped.
+  std::size_t max_packet_size = kTunMtu;
+};
+
+struct TunStats {
+  std::uint64_t packets_read = 0;
+  std::uint64_t read_syscalls = 0;
+  std::uint64_t dropped_oversized = 0;
+  std::uint64_t packets_written = 0;
+  std::uint64_t write_would_block = 0;
+  std::uint64_t write_errors = 0;
+};
+
+class TunDevice {
+ public:
+  // Opens /dev/net/tun (creating the node if missing), attaches to `name` with IFF_TUN |
+  // IFF_NO_PI | IFF_MULTI_QUEUE (one queue), makes the fd non-blocking and sets txqueuelen.
+  static Result<TunDevice> create(std::string name = kTunName, TunOptions options = {});
+
+  TunDevice(TunDevice&& other) noexcept;
+  TunDevice& operator=(TunDevice&& other) noexcept;
+  TunDevice(const TunDevice&) = delete;
+  TunDevice& operator=(const TunDevice&) = delete;
+  ~TunDevice();
+
+  int fd() const { return fd_; }
+  const std::string& name() const { return name_; }
+  int ifindex() const { return ifindex_; }
+
+  // Applies the gateway's tunnel addresses (see the file comment). A family without an address
+  // gets no address and no rule. Fails only when netlink fails or neither family is given.
+  Status configure(std::optional<net::IpAddr> v4, std::optional<net::IpAddr> v6);
+  // Makes the device's routes in the Firezone table exactly `routes`.
+  Status set_routes(std::span<const net::Cidr> routes);
+
+  // Reads packets into `buffers` (each is reset to its own headroom first) until the device has
+  // none left (EAGAIN) or every buffer is filled. Returns how many buffers hold a packet; those
+  // come first and in arrival order. Packets longer than max_packet_size are dropped and
+  // counted; give buffers more tailroom than max_packet_size so that such a packet is seen whole
+  // rather than cut to the buffer. A closed fd or another read error ends the batch early and is
+  // logged.
+  std::size_t read_batch(std::span<PacketBuffer* const> buffers);
+
+  // Writes one IP packet. Errc::exhausted means the device queue is full (EAGAIN); the packet is
+  // not written and the caller may retry after fd() becomes writable or drop it.
+  Status write(Bytes ip_packet);
+  // Writes packets in order until one would block; returns how many were written or dropped
+  // because of a hard error (a failed packet does not stop the batch).
+  std::size_t write_batch(std::span<const Bytes> ip_packets);
+
+  const TunStats& stats() const { return stats_; }
+
+ private:
+  TunDevice(int fd, std::string name, int ifindex, TunOptions options, Netlink netlink);
+
+  int fd_ = -1;
+  std::string name_;
+  int ifindex_ = 0;
+  TunOptions options_;
+  Netlink netlink_;
+  TunStats stats_;
+};
+
+}  // namespace fz::io
