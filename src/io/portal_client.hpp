@@ -35,6 +35,8 @@ struct PortalHandlers {
   std::function<void(const portal::ReconnectAfter& reconnect)> on_reconnect;  // optional
   std::function<void(const portal::Fatal& fatal)> on_fatal;
   std::function<void()> on_closed;  // after close() completed
+  // Events of a `raw_ingress` channel (ChannelConfig), undecoded.
+  std::function<void(portal::RawMessage message)> on_raw_message;
 };
 
 // CLOCK_MONOTONIC (std::chrono::steady_clock) as an Instant.
@@ -52,6 +54,8 @@ class PortalClient {
 
   void start();
   void send(const portal::EgressMessage& message);
+  // An event with its serialised JSON payload (for channels other than `gateway`).
+  void send_raw(std::string_view event, std::string payload_json);
   // Drops the connection and connects again at once, with the backoff cleared (the reference
   // does this when authorising a flow fails because no relay is known).
   void reconnect();
