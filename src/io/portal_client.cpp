@@ -68,7 +68,7 @@ struct PortalClient::Impl {
     } else if (auto* message = std::get_if<portal::IngressMessage>(&event)) {
       if (handlers.on_message) handlers.on_message(std::move(*message));
     } else if (auto* raw = std::get_if<portal::RawMessage>(&event)) {
-      if (handlers.on_raw_message) handlers.on_raw_message(std::move(*raw));
+      if (raw_handler) raw_handler(std::move(*raw));
     } else if (std::holds_alternative<portal::CloseConnection>(event)) {
       ws.close();
     } else if (std::holds_alternative<portal::Closed>(event)) {
@@ -96,6 +96,7 @@ struct PortalClient::Impl {
   }
 
   PortalHandlers handlers;
+  std::function<void(portal::RawMessage)> raw_handler;
   std::function<Instant()> clock;
   portal::Channel channel;
   boost::asio::steady_timer timer;
@@ -126,6 +127,10 @@ void PortalClient::send(const portal::EgressMessage& message) {
 void PortalClient::send_raw(std::string_view event, std::string payload_json) {
   impl_->channel.send_raw(event, std::move(payload_json), impl_->clock());
   impl_->pump();
+}
+
+void PortalClient::set_raw_handler(std::function<void(portal::RawMessage message)> handler) {
+  impl_->raw_handler = std::move(handler);
 }
 
 void PortalClient::reconnect() {

@@ -35,8 +35,6 @@ struct PortalHandlers {
   std::function<void(const portal::ReconnectAfter& reconnect)> on_reconnect;  // optional
   std::function<void(const portal::Fatal& fatal)> on_fatal;
   std::function<void()> on_closed;  // after close() completed
-  // Events of a `raw_ingress` channel (ChannelConfig), undecoded.
-  std::function<void(portal::RawMessage message)> on_raw_message;
 };
 
 // CLOCK_MONOTONIC (std::chrono::steady_clock) as an Instant.
@@ -56,6 +54,9 @@ class PortalClient {
   void send(const portal::EgressMessage& message);
   // An event with its serialised JSON payload (for channels other than `gateway`).
   void send_raw(std::string_view event, std::string payload_json);
+  // Receives the events of a `raw_ingress` channel (ChannelConfig), undecoded. Set it before
+  // start().
+  void set_raw_handler(std::function<void(portal::RawMessage message)> handler);
   // Drops the connection and connects again at once, with the backoff cleared (the reference
   // does this when authorising a flow fails because no relay is known).
   void reconnect();

@@ -121,14 +121,12 @@ class App {
                               io_.stop();
                             },
                         .on_closed = [this] { io_.stop(); },
-                        .on_raw_message =
-                            [this](fz::portal::RawMessage m) {
-                              state_.handle_portal_message(m.event, m.payload,
-                                                           fz::io::monotonic_now());
-                              drain();
-                            },
                     },
                     std::move(ws));
+    portal_->set_raw_handler([this](fz::portal::RawMessage m) {
+      state_.handle_portal_message(m.event, m.payload, fz::io::monotonic_now());
+      drain();
+    });
     signals_.async_wait([this](boost::system::error_code ec, int) {
       if (ec) return;
       FZ_INFO(kLog, "shutting down");
