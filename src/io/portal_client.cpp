@@ -67,6 +67,8 @@ struct PortalClient::Impl {
       if (handlers.on_joined) handlers.on_joined();
     } else if (auto* message = std::get_if<portal::IngressMessage>(&event)) {
       if (handlers.on_message) handlers.on_message(std::move(*message));
+    } else if (auto* raw = std::get_if<portal::RawMessage>(&event)) {
+      if (raw_handler) raw_handler(std::move(*raw));
     } else if (std::holds_alternative<portal::CloseConnection>(event)) {
       ws.close();
     } else if (std::holds_alternative<portal::Closed>(event)) {
@@ -94,6 +96,7 @@ struct PortalClient::Impl {
   }
 
   PortalHandlers handlers;
+  std::function<void(portal::RawMessage)> raw_handler;
   std::function<Instant()> clock;
   portal::Channel channel;
   boost::asio::steady_timer timer;
@@ -119,6 +122,15 @@ void PortalClient::start() {
 void PortalClient::send(const portal::EgressMessage& message) {
   impl_->channel.send(message, impl_->clock());
   impl_->pump();
+}
+
+void PortalClient::send_raw(std::string_view event, std::string payload_json) {
+  impl_->channel.send_raw(event, std::move(payload_json), impl_->clock());
+  impl_->pump();
+}
+
+void PortalClient::set_raw_handler(std::function<void(portal::RawMessage message)> handler) {
+  impl_->raw_handler = std::move(handler);
 }
 
 void PortalClient::reconnect() {

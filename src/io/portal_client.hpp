@@ -52,6 +52,11 @@ class PortalClient {
 
   void start();
   void send(const portal::EgressMessage& message);
+  // An event with its serialised JSON payload (for channels other than `gateway`).
+  void send_raw(std::string_view event, std::string payload_json);
+  // Receives the events of a `raw_ingress` channel (ChannelConfig), undecoded. Set it before
+  // start().
+  void set_raw_handler(std::function<void(portal::RawMessage message)> handler);
   // Drops the connection and connects again at once, with the backoff cleared (the reference
   // does this when authorising a flow fails because no relay is known).
   void reconnect();

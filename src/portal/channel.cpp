@@ -123,7 +123,19 @@ void Channel::send(const EgressMessage& message, Instant now) {
     FZ_DEBUG("portal", "dropping {}: the channel is {}", event_name(message), to_string(state_));
     return;
   }
-  Queued entry{std::string(event_name(message)), dump_json(encode_payload(message))};
+  enqueue(Queued{std::string(event_name(message)), dump_json(encode_payload(message))});
+}
+
+void Channel::send_raw(std::string_view event, std::string payload_json, Instant now) {
+  observe(now);
+  if (state_ == State::closed || state_ == State::failed) {
+    FZ_DEBUG("portal", "dropping {}: the channel is {}", event, to_string(state_));
+    return;
+  }
+  enqueue(Queued{std::string(event), std::move(payload_json)});
+}
+
+void Channel::enqueue(Queued entry) {
   if (entry.payload.size() > config_.max_queued_bytes) {
     FZ_WARN("portal", "dropping {}: {} bytes is more than the send queue holds", entry.event,
             entry.payload.size());
@@ -215,6 +227,11 @@ void Channel::handle_message(std::string_view text, Instant now) {
     } else {
       FZ_WARN("portal", "ignoring a disconnect event with an unknown reason");
     }
+    return;
+  }
+  if (config_.raw_ingress) {
+    FZ_DEBUG("portal", "received {}", event);
+    events_.emplace_back(RawMessage{event, std::move(frame->payload)});
     return;
   }
   if (!is_ingress_event(event)) {

@@ -64,6 +64,10 @@ struct ChannelConfig {
   std::size_t max_queued_bytes = 1 << 20;
   // After this long joined without a `phx_error`, the next one rejoins immediately again.
   Duration rejoin_reset_after = std::chrono::seconds(30);
+  // For channels other than `gateway` (the test client's `client` topic): every pushed event that
+  // is not a Phoenix protocol event is delivered as a RawMessage (event name + payload JSON)
+  // instead of being decoded as a gateway IngressMessage.
+  bool raw_ingress = false;
 };
 
 using Header = std::pair<std::string, std::string>;
@@ -80,6 +84,12 @@ struct ReconnectAfter {
 
 struct Joined {};
 struct CloseConnection {};
+
+// A pushed event on a `raw_ingress` channel, undecoded.
+struct RawMessage {
+  std::string event;
+  nlohmann::json payload;  // null when absent
+};
 struct Closed {};
 
 enum class FatalReason {
@@ -99,7 +109,7 @@ struct Fatal {
 };
 
 using Event = std::variant<ConnectNow, ReconnectAfter, Joined, IngressMessage, CloseConnection,
-                           Closed, Fatal>;
+                           Closed, Fatal, RawMessage>;
 
 class Channel {
  public:
@@ -125,6 +135,9 @@ class Channel {
   // Queues a message; it is sent once the channel is joined, in order. Queued messages survive
   // reconnects.
   void send(const EgressMessage& message, Instant now);
+  // The same for a message given as an event name and its serialised JSON payload (the test
+  // client's `client` channel messages).
+  void send_raw(std::string_view event, std::string payload_json, Instant now);
   // Graceful shutdown: CloseConnection, then Closed once the transport reports it closed.
   void close(Instant now);
 
@@ -150,6 +163,7 @@ class Channel {
   };
 
   void observe(Instant now);
+  void enqueue(Queued entry);
   void start_connecting();
   void start_join(Instant now);
   void on_joined(Instant now);
