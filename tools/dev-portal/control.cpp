@@ -20,7 +20,8 @@ ControlResponse from(const Result<Json>& result) {
   if (result) return ok(*result);
   const auto& e = result.error();
   return fail(e.detail().find("not joined") != std::string::npos ||
-                      e.detail().find("not connected") != std::string::npos
+                      e.detail().find("not connected") != std::string::npos ||
+                      e.detail().find("no connected") != std::string::npos
                   ? 409
                   : 400,
               e.detail().empty() ? std::string(e.message()) : e.detail());

@@ -15,7 +15,6 @@ namespace {
 using Json = nlohmann::json;
 using OJson = nlohmann::ordered_json;
 
-constexpr std::string_view kLog = "devportal";
 // init.authorizations[].expires_at must be an integer; flows without an expiry are listed with
 // this one (2100-01-01T00:00:00Z).
 constexpr std::int64_t kFarFuture = 4102444800;

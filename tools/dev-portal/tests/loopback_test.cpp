@@ -133,6 +133,7 @@ TEST_F(Loopback, GatewayJoinsGetsInitAndRejectAccess) {
   config.redacted_url = "ws://127.0.0.1/gateway/websocket";
   config.user_agent = "Debian/12.0.0 connlib/1.4.16 (x86_64; 6.1.0)";
   int joined = 0;
+  bool closed = false;
   std::vector<portal::IngressMessage> messages;
   io::PortalClient client(
       io, config, rng,
@@ -140,7 +141,7 @@ TEST_F(Loopback, GatewayJoinsGetsInitAndRejectAccess) {
        .on_message = [&](portal::IngressMessage m) { messages.push_back(std::move(m)); },
        .on_reconnect = {},
        .on_fatal = [&](const portal::Fatal& f) { ADD_FAILURE() << f.message; },
-       .on_closed = [] {}});
+       .on_closed = [&] { closed = true; }});
   client.start();
   ASSERT_TRUE(run_until(io, [&] { return !messages.empty(); }));
   EXPECT_EQ(joined, 1);
@@ -183,7 +184,7 @@ TEST_F(Loopback, GatewayJoinsGetsInitAndRejectAccess) {
   EXPECT_EQ(seen[2], "out init");
   EXPECT_EQ(seen.back(), "out reject_access");
   client.close();
-  run_until(io, [&] { return false; });  // let the close finish (bounded)
+  EXPECT_TRUE(run_until(io, [&] { return closed; }));
 }
 
 TEST_F(Loopback, FrameBeforeJoinReplyIsLoggedAsAnError) {
