@@ -6,6 +6,7 @@
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
@@ -90,8 +91,13 @@ class Gateway {
   void wait_readable(Socket& s);
   void wait_writable(Socket& s);
   void wait_tun();
-  void on_udp_readable(Socket& s);
-  void on_tun_readable();
+  // Asio's epoll reactor is edge-triggered: a source that was not read until EAGAIN is read again
+  // from a posted handler (after the other ready handlers ran), not after another wait.
+  void read_udp(Socket& s);
+  void read_tun();
+  // Both return true when the source may still hold data (the per-wake-up bound was hit).
+  bool on_udp_readable(Socket& s);
+  bool on_tun_readable();
   void on_timer();
 
   // Drains the core after an input and re-arms the timer.
@@ -254,9 +260,26 @@ void Gateway::wait_readable(Socket& s) {
   s.wait->async_wait(asio::posix::stream_descriptor::wait_read,
                      [this, &s](const boost::system::error_code& ec) {
                        if (ec) return;
-                       on_udp_readable(s);
-                       wait_readable(s);
+                       read_udp(s);
                      });
+}
+
+void Gateway::read_udp(Socket& s) {
+  if (finished_) return;
+  if (on_udp_readable(s)) {
+    asio::post(io_, [this, &s] { read_udp(s); });
+  } else {
+    wait_readable(s);
+  }
+}
+
+void Gateway::read_tun() {
+  if (finished_) return;
+  if (on_tun_readable()) {
+    asio::post(io_, [this] { read_tun(); });
+  } else {
+    wait_tun();
+  }
 }
 
 void Gateway::wait_writable(Socket& s) {
@@ -275,16 +298,16 @@ void Gateway::wait_tun() {
   tun_wait_->async_wait(asio::posix::stream_descriptor::wait_read,
                         [this](const boost::system::error_code& ec) {
                           if (ec) return;
-                          on_tun_readable();
-                          wait_tun();
+                          read_tun();
                         });
 }
 
-void Gateway::on_udp_readable(Socket& s) {
+bool Gateway::on_udp_readable(Socket& s) {
   const Instant now = io::monotonic_now();
-  for (int round = 0; round < kMaxRoundsPerWakeup; ++round) {
+  bool more = true;
+  for (int round = 0; round < kMaxRoundsPerWakeup && more; ++round) {
     const std::size_t n = s.socket->recv_batch(slots_);
-    if (n == 0) break;
+    more = n == slots_.size();
     for (std::size_t i = 0; i < n; ++i) {
       io::RecvSlot& slot = slots_[i];
       for (std::size_t j = 0; j < slot.segment_count(); ++j) {
@@ -293,17 +316,18 @@ void Gateway::on_udp_readable(Socket& s) {
         state_.handle_network_input(slot.local, slot.source, std::move(buffer), now);
       }
     }
-    if (n < slots_.size()) break;
   }
   drain();
+  return more;
 }
 
-void Gateway::on_tun_readable() {
+bool Gateway::on_tun_readable() {
   const Instant now = io::monotonic_now();
   std::array<PacketBuffer*, kTunBatch> pointers{};
   std::vector<PacketBuffer> buffers;
   buffers.reserve(kTunBatch);
-  for (int round = 0; round < kMaxRoundsPerWakeup; ++round) {
+  bool more = true;
+  for (int round = 0; round < kMaxRoundsPerWakeup && more; ++round) {
     while (buffers.size() < kTunBatch)
       buffers.push_back(acquire());
     for (std::size_t i = 0; i < kTunBatch; ++i)
@@ -312,15 +336,16 @@ void Gateway::on_tun_readable() {
     for (std::size_t i = 0; i < n; ++i)
       state_.handle_tun_input(std::move(buffers[i]), now);
     buffers.erase(buffers.begin(), buffers.begin() + static_cast<std::ptrdiff_t>(n));
-    if (n < kTunBatch) break;
+    more = n == kTunBatch;
   }
   for (auto& b : buffers)
     release(std::move(b));
   if (tun_->stats().closed) {
     fail("the TUN device was closed");
-    return;
+    return false;
   }
   drain();
+  return more;
 }
 
 void Gateway::on_timer() {
