@@ -48,7 +48,8 @@ inline constexpr Duration kExpirySweepInterval = std::chrono::seconds(1);
 // §4.1: larger datagrams are dropped before any processing.
 inline constexpr std::size_t kMaxDatagramSize = p2p::kMaxDatagramSize;
 // The buffer the runtime should allocate for one datagram or TUN packet.
-inline constexpr std::size_t kBufferCapacity = p2p::kHeadroom + 1280 + p2p::kTailroom + 4;
+inline constexpr std::size_t kBufferCapacity =
+    p2p::kHeadroom + p2p::kMaxDatagramSize + p2p::kTailroom;
 
 namespace event {
 // A message for the portal (flow_authorized, broadcast_(invalidated_)ice_candidates,

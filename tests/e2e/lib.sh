@@ -154,7 +154,8 @@ e2e_start_relay() {
     e2e_fail "coturn did not start"
 }
 
-# A small HTTP server with a 10 MB file, an iperf3 server, and dnsmasq answering resource names.
+# A small HTTP server with a 10 MB file (and a second one on 8080), an iperf3 server, and dnsmasq
+# answering the DNS-resource names (web.res.test and alias.res.test share one address).
 e2e_start_resources() {
   mkdir -p "$E2E_WORK/www"
   echo "hello from the resource" >"$E2E_WORK/www/index.html"
@@ -165,9 +166,26 @@ e2e_start_resources() {
     e2e_spawn "$RES" iperf3 iperf3 -s
     IPERF_PID=$LAST_PID
   fi
+  e2e_spawn "$RES" http8080 python3 -m http.server --bind :: --directory "$E2E_WORK/www" 8080
+  if command -v dnsmasq >/dev/null 2>&1; then
+    e2e_spawn "$RES" dnsmasq dnsmasq --no-daemon --no-resolv --no-hosts --bind-interfaces \
+      --listen-address="$RES_IP" --port 53 --local-ttl=30 \
+      --address=/web.res.test/"$RES_IP" --address=/web.res.test/"$RES_IP6" \
+      --address=/alias.res.test/"$RES_IP" --log-queries
+  fi
   e2e_wait_for 10 sh -c "ip netns exec $RES ss -tln | grep -q ':80 '" ||
     e2e_fail "HTTP server did not start"
 }
+
+# The client resolves names through fz-client's stub resolver.
+e2e_client_resolver() {
+  mkdir -p "/etc/netns/$CLIENT"
+  echo "nameserver 100.100.111.1" >"/etc/netns/$CLIENT/resolv.conf"
+  E2E_CLEAN_DIRS+=("/etc/netns/$CLIENT")
+}
+
+# Milliseconds since the epoch.
+e2e_now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # --- Firezone parts -----------------------------------------------------------------------------
 # Paths of the binaries under test; set by the caller (ctest passes them as arguments).
@@ -182,6 +200,7 @@ CLIENT_TUN4=100.64.0.10
 SITE_ID=bf56f32d-7b2c-4f5d-a784-788977d014a4
 CIDR_RESOURCE=73037362-715d-4a83-a749-f18eadd970e6
 DNS_RESOURCE=03000143-e25e-45c7-aafb-144990e57dcd
+CIDR6_RESOURCE=5a0d0f4e-3c1b-4f7a-9e2d-6b8c1a2f3e4d
 RELAY_ID=0a133356-7a9e-4b9a-b413-0d95a5720fd8
 PORTAL_WS=$PORTAL_IP:8081
 CONTROL=127.0.0.1:9000
@@ -189,6 +208,8 @@ CONTROL=127.0.0.1:9000
 # Writes the dev portal's configuration: one site with our gateway, one client, a CIDR resource
 # (ICMP, TCP 80 and 5201 for iperf3, UDP 5201) and a DNS resource, both allowed, and coturn.
 e2e_write_portal_config() {
+  local expiry=""
+  [ -n "${E2E_POLICY_EXPIRES_IN:-}" ] && expiry=", \"expires_in\": $E2E_POLICY_EXPIRES_IN"
   cat >"$E2E_WORK/portal.json" <<JSON
 {
   "account": {"id": "24eb631e-c529-4182-a746-d99ee66f7426", "slug": "e2e"},
@@ -200,12 +221,17 @@ e2e_write_portal_config() {
      "site_ids": ["$SITE_ID"],
      "filters": [{"protocol": "icmp"}, {"protocol": "tcp", "ports": ["80", "5201"]},
                  {"protocol": "udp", "ports": ["5201"]}]},
+    {"id": "$CIDR6_RESOURCE", "type": "cidr", "address": "$RES_NET6", "name": "lab network v6",
+     "site_ids": ["$SITE_ID"],
+     "filters": [{"protocol": "icmp"}, {"protocol": "tcp", "ports": ["80"]}]},
     {"id": "$DNS_RESOURCE", "type": "dns", "address": "*.res.test", "name": "lab names",
      "site_ids": ["$SITE_ID"]}
   ],
   "policies": [
     {"id": "11111111-1111-4111-8111-111111111111", "client_id": "$CLIENT_ID",
-     "resource_id": "$CIDR_RESOURCE"},
+     "resource_id": "$CIDR_RESOURCE"$expiry},
+    {"id": "33333333-3333-4333-8333-333333333333", "client_id": "$CLIENT_ID",
+     "resource_id": "$CIDR6_RESOURCE"},
     {"id": "22222222-2222-4222-8222-222222222222", "client_id": "$CLIENT_ID",
      "resource_id": "$DNS_RESOURCE"}
   ],

@@ -209,7 +209,8 @@ class ClientState {
   const p2p::Node& node() const { return node_; }
   const ClientStats& stats() const { return stats_; }
 
-  static constexpr std::size_t kBufferCapacity = p2p::kHeadroom + 1280 + p2p::kTailroom + 4;
+  static constexpr std::size_t kBufferCapacity =
+      p2p::kHeadroom + p2p::kMaxDatagramSize + p2p::kTailroom;
 
  private:
   using Packet = std::vector<std::uint8_t>;

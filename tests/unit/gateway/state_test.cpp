@@ -242,6 +242,37 @@ TEST_F(GatewayStateTest, CidrDnsAndInternetResourcesCarryPingUdpAndTcp) {
   EXPECT_EQ(sim.client_rx[0], back.bytes);
 }
 
+TEST_F(GatewayStateTest, FullSizePacketsCrossInBothDirections) {
+  connect_with(cidr_resource({portal::Filter{portal::FilterProtocol::udp, 5000, 5000}}));
+  const IpAddr host = ip("198.51.100.130");
+  // 1280-byte IP packets: 1312-byte WireGuard datagrams on the wire.
+  const Packet up = udp(me(), host, 40000, 5000, std::vector<std::uint8_t>(1280 - 28, 0xab));
+  const Packet down = udp(host, me(), 5000, 40000, std::vector<std::uint8_t>(1280 - 28, 0xcd));
+  ASSERT_EQ(up.bytes.size(), 1280u);
+  sim.client_send(up.bytes);
+  sim.resource_reply(down.bytes);
+  sim.advance(20ms);
+  ASSERT_EQ(sim.tun_out.size(), 1u);
+  EXPECT_EQ(sim.tun_out[0], up.bytes);
+  ASSERT_EQ(sim.client_rx.size(), 1u);
+  EXPECT_EQ(sim.client_rx[0], down.bytes);
+}
+
+TEST_F(GatewayStateTest, FullSizePacketsCrossARelayedPath) {
+  sim.direct_blocked = true;
+  connect_with(cidr_resource({portal::Filter{portal::FilterProtocol::udp, 5000, 5000}}));
+  const IpAddr host = ip("198.51.100.130");
+  const Packet up = udp(me(), host, 40000, 5000, std::vector<std::uint8_t>(1280 - 28, 0xab));
+  const Packet down = udp(host, me(), 5000, 40000, std::vector<std::uint8_t>(1280 - 28, 0xcd));
+  sim.client_send(up.bytes);
+  sim.resource_reply(down.bytes);
+  sim.advance(50ms);
+  ASSERT_EQ(sim.tun_out.size(), 1u);
+  EXPECT_EQ(sim.tun_out[0], up.bytes);
+  ASSERT_EQ(sim.client_rx.size(), 1u);
+  EXPECT_EQ(sim.client_rx[0], down.bytes);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Filters and ICMP errors
 

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# End-to-end scenarios (issue 11), one per ctest test:
+#   direct     CIDR resource over a direct path: ping v4 and v6, HTTP GET, 10 MB download (SHA-256)
+#   relayed    the same with direct client<->gateway traffic dropped: the path goes through coturn
+#   dns        DNS resource: curl by name through proxy IPs; an unresolvable name is Inactive; two
+#              names on one real IP get distinct proxy IPs
+#   filters    a TCP port outside the filters gets ICMP prohibited at once; resource_updated opens it
+#   revocation reject_access of the last resource: goodbye, the client drops the connection within
+#              1 s; the next packet re-authorizes through the portal
+#   expiry     a policy that expires: traffic stops within 1 s of the expiry, with a goodbye
+#   restart    SIGTERM the gateway during a ping and start it again: the client reconnects at once
+# Every scenario fails if the gateway logs an unexpected line at WARN or above.
+# Usage: scenarios.sh SCENARIO GATEWAY_BIN PORTAL_BIN CLIENT_BIN
+set -u
+SCENARIO=${1:?usage: scenarios.sh SCENARIO GATEWAY_BIN PORTAL_BIN CLIENT_BIN}
+GATEWAY_BIN=${2:?usage}
+PORTAL_BIN=${3:?usage}
+CLIENT_BIN=${4:?usage}
+[ "$SCENARIO" = expiry ] && E2E_POLICY_EXPIRES_IN=${E2E_POLICY_EXPIRES_IN:-12}
+. "$(dirname "$0")/lib.sh"
+e2e_skip_unless_ready curl ping dnsmasq dig sha256sum
+trap e2e_cleanup EXIT
+trap 'exit 1' INT TERM
+
+EXPECTED_WARNINGS=()
+
+start_all() {
+  e2e_setup
+  [ "${BLOCK_DIRECT:-0}" = 1 ] && e2e_block_direct
+  e2e_start_relay
+  e2e_start_resources
+  e2e_start_portal
+  e2e_start_gateway
+  e2e_wait_for 20 e2e_gateway_ready || e2e_fail "gateway not ready"
+  e2e_client_resolver
+  e2e_start_client
+  e2e_wait_for 10 grep -q '"event":"tun_configured"' "$E2E_WORK/client.log" ||
+    e2e_fail "client did not configure its TUN"
+}
+
+cping() { ip netns exec "$CLIENT" ping "$@"; }
+ccurl() { ip netns exec "$CLIENT" curl "$@"; }
+goodbyes() { grep -c '"reason":"goodbye"' "$E2E_WORK/client.log"; }
+
+finish() {
+  local warnings
+  warnings=$(e2e_gateway_warnings "${EXPECTED_WARNINGS[@]}")
+  [ -z "$warnings" ] || e2e_fail "unexpected gateway warnings: $warnings"
+  echo PASS
+}
+
+download_matches() {
+  ccurl -sf --max-time 60 -o "$E2E_WORK/big.down" "http://$RES_IP/big.bin" ||
+    e2e_fail "download failed"
+  [ "$(sha256sum <"$E2E_WORK/big.down")" = "$(sha256sum <"$E2E_WORK/www/big.bin")" ] ||
+    e2e_fail "download does not match"
+}
+
+case "$SCENARIO" in
+direct | relayed)
+  [ "$SCENARIO" = relayed ] && BLOCK_DIRECT=1
+  start_all
+  e2e_wait_for 30 cping -c1 -W1 "$RES_IP" || e2e_fail "no IPv4 ping reply"
+  cping -c3 -i0.2 -W2 "$RES_IP" >/dev/null || e2e_fail "IPv4 pings lost"
+  e2e_wait_for 15 cping -6 -c1 -W1 "$RES_IP6" || e2e_fail "no IPv6 ping reply"
+  [ "$(ccurl -sf --max-time 10 "http://$RES_IP/")" = "hello from the resource" ] ||
+    e2e_fail "HTTP GET failed"
+  [ "$(ccurl -sf --max-time 10 "http://[$RES_IP6]/")" = "hello from the resource" ] ||
+    e2e_fail "HTTP GET over IPv6 failed"
+  download_matches
+  want=direct
+  [ "$SCENARIO" = relayed ] && want=relayed
+  e2e_wait_for 5 grep -q "\"state\":\"connected\",\"path\":\"$want\"" "$E2E_WORK/client.log" ||
+    e2e_fail "the client's status never showed a $want path"
+  if [ "$SCENARIO" = relayed ]; then
+    grep -q '"path":"direct"' "$E2E_WORK/client.log" && e2e_fail "a direct path was used"
+  fi
+  echo "ok: ping v4/v6, HTTP v4/v6, 10 MB SHA-256 match, path $want"
+  ;;
+dns)
+  start_all
+  e2e_wait_for 30 cping -c1 -W1 "$RES_IP" || e2e_fail "tunnel not up"
+  web=$(ip netns exec "$CLIENT" dig +short +time=2 @100.100.111.1 web.res.test A | head -1)
+  alias=$(ip netns exec "$CLIENT" dig +short +time=2 @100.100.111.1 alias.res.test A | head -1)
+  case "$web" in 100.96.*) ;; *) e2e_fail "web.res.test did not get a proxy IP: '$web'" ;; esac
+  case "$alias" in 100.96.*) ;; *) e2e_fail "alias.res.test did not get a proxy IP: '$alias'" ;; esac
+  [ "$web" != "$alias" ] || e2e_fail "two names share proxy IP $web"
+  [ "$(ccurl -sf --max-time 15 http://web.res.test/)" = "hello from the resource" ] ||
+    e2e_fail "curl http://web.res.test/ failed"
+  [ "$(ccurl -sf --max-time 15 http://alias.res.test/)" = "hello from the resource" ] ||
+    e2e_fail "curl http://alias.res.test/ failed"
+  echo "ok: web.res.test -> $web, alias.res.test -> $alias, both reach the server"
+  ip netns exec "$CLIENT" dig +short +time=2 @100.100.111.1 nope.res.test A >/dev/null
+  ccurl -s --max-time 5 -o /dev/null http://nope.res.test/
+  e2e_wait_for 10 grep -q '"event":"domain_status".*nope.res.test.*Inactive' \
+    "$E2E_WORK/client.log" || e2e_fail "no Inactive DOMAIN_STATUS for an unresolvable name"
+  echo "ok: nope.res.test is Inactive"
+  EXPECTED_WARNINGS+=('nope\.res\.test')
+  ;;
+filters)
+  start_all
+  e2e_wait_for 30 cping -c1 -W1 "$RES_IP" || e2e_fail "tunnel not up"
+  t0=$(e2e_now_ms)
+  ccurl -s --max-time 5 -o /dev/null "http://$RES_IP:8080/"
+  rc=$?
+  elapsed=$(($(e2e_now_ms) - t0))
+  [ $rc = 7 ] || e2e_fail "port 8080 outside the filters: curl exit $rc, expected 7 (refused)"
+  [ $elapsed -lt 2000 ] || e2e_fail "the refusal took $elapsed ms (no ICMP prohibited?)"
+  echo "ok: TCP 8080 refused in $elapsed ms"
+  e2e_control POST /resource_updated "{\"resource_id\":\"$CIDR_RESOURCE\",\"filters\":[{\"protocol\":\"icmp\"},{\"protocol\":\"tcp\",\"ports\":[\"80\",\"8080\"]}]}" >/dev/null ||
+    e2e_fail "resource_updated failed"
+  e2e_wait_for 10 ccurl -sf --max-time 2 -o /dev/null "http://$RES_IP:8080/" ||
+    e2e_fail "port 8080 still closed after resource_updated"
+  ccurl -sf --max-time 5 -o /dev/null "http://$RES_IP/" || e2e_fail "port 80 broke"
+  echo "ok: resource_updated opened 8080 live"
+  ;;
+revocation)
+  start_all
+  e2e_wait_for 30 cping -c1 -W1 "$RES_IP" || e2e_fail "tunnel not up"
+  # Only the IPv4 CIDR resource is in use: revoking it removes the client's last authorization.
+  before=$(goodbyes)
+  t0=$(e2e_now_ms)
+  e2e_control POST /reject_access "{\"client_id\":\"$CLIENT_ID\",\"resource_id\":\"$CIDR_RESOURCE\"}" \
+    >/dev/null || e2e_fail "reject_access failed"
+  e2e_wait_for 2 sh -c "[ \$(grep -c '\"reason\":\"goodbye\"' $E2E_WORK/client.log) -gt $before ]" ||
+    e2e_fail "no goodbye at the client"
+  elapsed=$(($(e2e_now_ms) - t0))
+  [ $elapsed -le 1000 ] || e2e_fail "goodbye took $elapsed ms"
+  echo "ok: goodbye at the client $elapsed ms after reject_access"
+  e2e_wait_for 20 cping -c1 -W1 "$RES_IP" || e2e_fail "the next packet did not re-authorize"
+  echo "ok: re-authorized on the next packet"
+  ;;
+expiry)
+  start_all
+  e2e_wait_for 30 cping -c1 -W1 "$RES_IP" || e2e_fail "tunnel not up"
+  ip netns exec "$CLIENT" ping -i 0.1 -W1 -D "$RES_IP" >"$E2E_WORK/ping.txt" 2>&1 &
+  PING_PID=$!
+  E2E_PIDS+=("$PING_PID")
+  before=$(goodbyes)
+  e2e_wait_for 20 sh -c "[ \$(grep -c '\"reason\":\"goodbye\"' $E2E_WORK/client.log) -gt $before ]" ||
+    e2e_fail "no goodbye after the policy expired"
+  kill "$PING_PID"
+  # The portal authorized the flow with the policy's expiry: the last reply is at most ~1 s
+  # after it, and the goodbye follows within the same sweep.
+  expires_at=$(ip netns exec "$PORTAL" curl -sf "http://$CONTROL/frames" |
+    grep -o '"expires_at":[0-9]*' | head -1 | cut -d: -f2)
+  last=$(grep -o '^\[[0-9.]*\].*bytes from' "$E2E_WORK/ping.txt" | tail -1 | tr -d '[' | cut -d] -f1)
+  [ -n "$expires_at" ] && [ -n "$last" ] || e2e_fail "cannot read expiry ($expires_at) or ping log"
+  late=$(python3 -c "print(int(($last - $expires_at) * 1000))")
+  [ "$late" -le 1100 ] || e2e_fail "traffic flowed $late ms past the expiry"
+  echo "ok: last reply $late ms after the expiry, then a goodbye"
+  ;;
+restart)
+  start_all
+  e2e_wait_for 30 cping -c1 -W1 "$RES_IP" || e2e_fail "tunnel not up"
+  ip netns exec "$CLIENT" ping -i 0.1 -W1 -D "$RES_IP" >"$E2E_WORK/ping.txt" 2>&1 &
+  PING_PID=$!
+  E2E_PIDS+=("$PING_PID")
+  sleep 1
+  e2e_stop "$GATEWAY_PID" || e2e_fail "gateway did not exit 0 on SIGTERM"
+  mv "$E2E_WORK/gateway.log" "$E2E_WORK/gateway-1.log"
+  t0=$(e2e_now_ms)
+  e2e_start_gateway
+  e2e_wait_for 20 e2e_gateway_ready || e2e_fail "restarted gateway not ready"
+  ready_ms=$(($(e2e_now_ms) - t0))
+  sleep 4
+  kill "$PING_PID"
+  grep -q '"reason":"goodbye"' "$E2E_WORK/client.log" || e2e_fail "the client saw no goodbye"
+  gap=$(python3 - "$E2E_WORK/ping.txt" <<'PY'
+import re, sys
+times = [float(m.group(1)) for m in re.finditer(r'^\[([0-9.]+)\].*bytes from', open(sys.argv[1]).read(), re.M)]
+print(int(max(b - a for a, b in zip(times, times[1:])) * 1000) if len(times) > 1 else 99999)
+PY
+)
+  echo "ok: longest gap between replies $gap ms (gateway ready again after $ready_ms ms)"
+  [ "$gap" -le $((3000 + ready_ms)) ] || e2e_fail "interruption $gap ms"
+  ;;
+*)
+  echo "unknown scenario $SCENARIO"
+  exit 2
+  ;;
+esac
+finish
