@@ -92,7 +92,7 @@ dns)
   echo "ok: web.res.test -> $web, alias.res.test -> $alias, both reach the server"
   ip netns exec "$CLIENT" dig +short +time=2 @100.100.111.1 nope.res.test A >/dev/null
   ccurl -s --max-time 5 -o /dev/null http://nope.res.test/
-  e2e_wait_for 10 grep -q '"event":"domain_status".*nope.res.test.*Inactive' \
+  e2e_wait_for 10 grep -qi '"event":"domain_status".*nope.res.test.*inactive' \
     "$E2E_WORK/client.log" || e2e_fail "no Inactive DOMAIN_STATUS for an unresolvable name"
   echo "ok: nope.res.test is Inactive"
   EXPECTED_WARNINGS+=('nope\.res\.test')
@@ -142,8 +142,21 @@ expiry)
   kill "$PING_PID"
   # The portal authorized the flow with the policy's expiry: the last reply is at most ~1 s
   # after it, and the goodbye follows within the same sweep.
-  expires_at=$(ip netns exec "$PORTAL" curl -sf "http://$CONTROL/frames" |
-    grep -o '"expires_at":[0-9]*' | head -1 | cut -d: -f2)
+  expires_at=$(python3 - "$E2E_WORK/portal.log" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        continue
+    frame = entry.get("frame") or {}
+    if entry.get("dir") == "out" and frame.get("event") == "authorize_flow":
+        expiry = frame["payload"].get("expires_at")
+        if expiry:
+            print(expiry)
+            break
+PY
+)
   last=$(grep -o '^\[[0-9.]*\].*bytes from' "$E2E_WORK/ping.txt" | tail -1 | tr -d '[' | cut -d] -f1)
   [ -n "$expires_at" ] && [ -n "$last" ] || e2e_fail "cannot read expiry ($expires_at) or ping log"
   late=$(python3 -c "print(int(($last - $expires_at) * 1000))")
