@@ -9,6 +9,8 @@
 #              1 s; the next packet re-authorizes through the portal
 #   expiry     a policy that expires: traffic stops within 1 s of the expiry, with a goodbye
 #   restart    SIGTERM the gateway during a ping and start it again: the client reconnects at once
+#   restart-relayed  the same on a relayed path
+#   loss       20 % packet loss (netem) on the client's link: a 10 MB download still matches
 # Every scenario fails if the gateway logs an unexpected line at WARN or above.
 # Usage: scenarios.sh SCENARIO GATEWAY_BIN PORTAL_BIN CLIENT_BIN
 set -u
@@ -163,7 +165,16 @@ PY
   [ "$late" -le 1100 ] || e2e_fail "traffic flowed $late ms past the expiry"
   echo "ok: last reply $late ms after the expiry, then a goodbye"
   ;;
-restart)
+loss)
+  start_all
+  e2e_wait_for 30 cping -c1 -W1 "$RES_IP" || e2e_fail "tunnel not up"
+  ip netns exec "$CLIENT" tc qdisc add dev eth0 root netem loss 20% ||
+    { echo "SKIP: netem not available"; exit 77; }
+  download_matches
+  echo "ok: 10 MB SHA-256 match with 20 % loss"
+  ;;
+restart | restart-relayed)
+  [ "$SCENARIO" = restart-relayed ] && BLOCK_DIRECT=1
   start_all
   e2e_wait_for 30 cping -c1 -W1 "$RES_IP" || e2e_fail "tunnel not up"
   ip netns exec "$CLIENT" ping -i 0.1 -W1 -D "$RES_IP" >"$E2E_WORK/ping.txt" 2>&1 &
