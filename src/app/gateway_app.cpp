@@ -207,7 +207,10 @@ Status Gateway::start() {
     joined_ = false;
     maybe_finish_shutdown();
   };
-  portal_ = std::make_unique<io::PortalClient>(io_, std::move(channel), rng_, std::move(handlers));
+  io::WebSocketOptions websocket;
+  websocket.fwmark = io::kFirezoneMark;
+  portal_ = std::make_unique<io::PortalClient>(io_, std::move(channel), rng_, std::move(handlers),
+                                               std::move(websocket));
   portal_->start();
 
   signals_.async_wait([this](const boost::system::error_code& ec, int signal) {

@@ -4,9 +4,12 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <sys/socket.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
+#include <cstring>
 #include <deque>
 #include <map>
 
@@ -182,9 +185,38 @@ class StreamConnection final : public Connection {
              endpoints.size());
     // One time limit for trying every address in turn.
     tcp_layer().expires_after(shared_->options.connect_timeout);
-    tcp_layer().async_connect(
-        endpoints,
-        [self = shared_from_this(), this](error_code ec, const tcp::endpoint&) { on_connect(ec); });
+    endpoints_ = std::move(endpoints);
+    connect_next(0, {});
+  }
+
+  // Tries the addresses in order; each socket is opened here so that it can be marked before the
+  // SYN leaves.
+  void connect_next(std::size_t index, error_code last_error) {
+    if (!alive()) return;
+    if (index >= endpoints_.size()) {
+      on_connect(last_error ? last_error : asio::error::host_not_found);
+      return;
+    }
+    const tcp::endpoint endpoint = endpoints_[index];
+    error_code ec;
+    auto& socket = tcp_layer().socket();
+    socket.close(ec);
+    socket.open(endpoint.protocol(), ec);
+    if (ec) {
+      connect_next(index + 1, ec);
+      return;
+    }
+    if (const std::uint32_t mark = shared_->options.fwmark; mark != 0) {
+      if (::setsockopt(socket.native_handle(), SOL_SOCKET, SO_MARK, &mark, sizeof mark) != 0)
+        FZ_DEBUG("io::websocket", "SO_MARK on the portal socket: {}", std::strerror(errno));
+    }
+    tcp_layer().async_connect(endpoint, [self = shared_from_this(), this, index](error_code ec2) {
+      if (ec2 && ec2 != beast::error::timeout && index + 1 < endpoints_.size()) {
+        connect_next(index + 1, ec2);
+        return;
+      }
+      on_connect(ec2);
+    });
   }
 
   void on_connect(error_code ec) {
@@ -359,6 +391,7 @@ class StreamConnection final : public Connection {
   }
 
   tcp::resolver resolver_;
+  std::vector<tcp::endpoint> endpoints_;
   // No permessage-deflate: the reference offers none, and leaving it out saves much compile time.
   websocket::stream<MaybeTlsStream, false> ws_;
   portal::WebSocketEndpoint endpoint_;

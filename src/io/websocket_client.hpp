@@ -63,6 +63,9 @@ struct WebSocketOptions {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds handshake_timeout{30000};
   std::size_t max_message_size = 16 << 20;
+  // SO_MARK for the TCP socket (the gateway marks every socket it opens so that its own traffic
+  // bypasses the tunnel routes); 0: none. Without CAP_NET_ADMIN the mark is skipped.
+  std::uint32_t fwmark = 0;
 };
 
 class WebSocketClient {

@@ -33,6 +33,13 @@ e2e_wait_for 10 sh -c "ip netns exec $GW curl -sf http://127.0.0.1:8080/healthz"
 e2e_wait_for 15 e2e_gateway_ready || e2e_fail "/readyz never turned 200"
 ip -n "$GW" addr show tun-firezone | grep -q 'inet 100\.' || e2e_fail "TUN has no tunnel address"
 echo "ok: /healthz and /readyz after the join"
+# Every socket the gateway opened carries the Firezone fwmark: the portal connection and the UDP
+# sockets (the forwarder's listening sockets are the exception: answers must follow the tunnel).
+ip netns exec "$GW" ss -tne state established dst "$PORTAL_IP" | grep -q 'fwmark:0xfd002021' ||
+  e2e_fail "the portal connection is not marked: $(ip netns exec "$GW" ss -tne dst "$PORTAL_IP")"
+[ "$(ip netns exec "$GW" ss -uane sport = :52625 | grep -c 'fwmark:0xfd002021')" -ge 2 ] ||
+  e2e_fail "the UDP sockets are not marked: $(ip netns exec "$GW" ss -uane)"
+echo "ok: portal and UDP sockets carry fwmark 0xfd002021"
 
 # The portal goes away: not ready, but alive.
 e2e_stop "$PORTAL_PID"
