@@ -108,6 +108,9 @@ class App {
     config.raw_ingress = true;
     FZ_INFO(kLog, "connecting to {} as {} ({})", login->redacted, name, config.user_agent);
     fz::io::WebSocketOptions ws;
+    // Marked like the UDP sockets, so the portal connection bypasses the tunnel routes (an
+    // internet resource routes everything into the tunnel).
+    ws.fwmark = fz::io::kFirezoneMark;
     if (!options_.ca_file.empty()) ws.extra_ca_file = options_.ca_file;
     portal_.emplace(io_, std::move(config), rng_,
                     fz::io::PortalHandlers{
