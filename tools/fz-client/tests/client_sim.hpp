@@ -21,6 +21,7 @@
 #include "crypto/rng.hpp"
 #include "gateway/state.hpp"
 #include "support/relay_model.hpp"
+#include "support/sim_wire.hpp"
 
 namespace fz::client::test {
 
@@ -103,7 +104,12 @@ class ClientSim {
   ClientSim()
       : relay(relay_config()),
         gateway(key(1), seed(2), Instant{}, unix(kUnixOrigin)),
-        client(key(3), seed(4), Instant{}, unix(kUnixOrigin)) {}
+        client(key(3), seed(4), Instant{}, unix(kUnixOrigin)),
+        wire_(relay, relay_addr, kLatency) {
+    wire_.drop = [this](const net::SocketAddr& src, const net::SocketAddr& dst) {
+      return direct_blocked && is_node(src) && is_node(dst);
+    };
+  }
 
   static UnixTime unix(std::int64_t s) { return UnixTime(std::chrono::seconds(s)); }
   UnixTime utc() const {
@@ -146,20 +152,15 @@ class ClientSim {
       auto consider = [&](std::optional<Instant> x) {
         if (x && (!next || *x < *next)) next = x;
       };
-      if (!wire_.empty()) consider(wire_.top().at);
+      consider(wire_.poll_timeout());
       consider(gateway.poll_timeout());
       consider(client.poll_timeout());
-      consider(relay.poll_timeout());
       if (!next || *next > t) break;
       if (*next > now) now = *next;
-      while (!wire_.empty() && wire_.top().at <= now) {
-        InFlight d = wire_.top();
-        wire_.pop();
-        deliver(d);
-      }
+      wire_.handle_timeout(now, [this](const net::SocketAddr& src, const net::SocketAddr& dst,
+                                       Bytes payload) { deliver(src, dst, payload); });
       if (auto x = gateway.poll_timeout(); x && *x <= now) gateway.handle_timeout(now, utc());
       if (auto x = client.poll_timeout(); x && *x <= now) client.handle_timeout(now);
-      if (auto x = relay.poll_timeout(); x && *x <= now) relay.handle_timeout(now);
       pump();
     }
     if (t > now) now = t;
@@ -193,10 +194,7 @@ class ClientSim {
         progress = true;
         on_client_event(std::move(*e));
       }
-      while (auto d = relay.poll_datagram()) {
-        progress = true;
-        send_on_wire(d->src, d->dst, d->payload);
-      }
+      progress = wire_.pump_relay(now) || progress;
     }
   }
 
@@ -215,14 +213,6 @@ class ClientSim {
   }
 
  private:
-  struct InFlight {
-    Instant at;
-    std::uint64_t seq;
-    net::SocketAddr src;
-    net::SocketAddr dst;
-    std::vector<std::uint8_t> bytes;
-    bool operator>(const InFlight& o) const { return at != o.at ? at > o.at : seq > o.seq; }
-  };
   struct PendingAuthorization {
     std::string resource_id;
   };
@@ -246,23 +236,18 @@ class ClientSim {
   bool is_node(const net::SocketAddr& a) const { return a == gateway_addr || a == client_addr; }
 
   void send_on_wire(const net::SocketAddr& src, const net::SocketAddr& dst, Bytes bytes) {
-    if (direct_blocked && is_node(src) && is_node(dst)) return;
-    wire_.push(InFlight{now + kLatency, seq_++, src, dst, {bytes.begin(), bytes.end()}});
+    wire_.send(now, src, dst, bytes);
   }
 
-  void deliver(const InFlight& d) {
-    if (d.dst == relay_addr) {
-      relay.handle_client(d.src, d.dst, d.bytes, now);
-    } else if (d.dst.ip == relay_addr.ip) {
-      relay.handle_peer(d.src, d.dst, d.bytes, now);
-    } else if (d.dst == gateway_addr) {
+  void deliver(const net::SocketAddr& src, const net::SocketAddr& dst, Bytes payload) {
+    if (dst == gateway_addr) {
       PacketBuffer buffer(gateway::kBufferCapacity, p2p::kHeadroom);
-      if (!buffer.assign(d.bytes, p2p::kHeadroom)) return;
-      gateway.handle_network_input(gateway_addr, d.src, std::move(buffer), now);
-    } else if (d.dst == client_addr) {
+      if (!buffer.assign(payload, p2p::kHeadroom)) return;
+      gateway.handle_network_input(gateway_addr, src, std::move(buffer), now);
+    } else if (dst == client_addr) {
       PacketBuffer buffer(ClientState::kBufferCapacity, p2p::kHeadroom);
-      if (!buffer.assign(d.bytes, p2p::kHeadroom)) return;
-      client.handle_network_input(client_addr, d.src, std::move(buffer), now);
+      if (!buffer.assign(payload, p2p::kHeadroom)) return;
+      client.handle_network_input(client_addr, src, std::move(buffer), now);
     }
   }
 
@@ -339,8 +324,7 @@ class ClientSim {
     }
   }
 
-  std::priority_queue<InFlight, std::vector<InFlight>, std::greater<>> wire_;
-  std::uint64_t seq_ = 0;
+  fz::test::SimWire wire_;
   int refs_ = 0;
   std::map<std::string, std::string> pending_refs_;
 };
