@@ -1,5 +1,7 @@
 #include "io/netlink.hpp"
 
+#include <linux/if_addr.h>
+
 #include <arpa/inet.h>
 #include <linux/fib_rules.h>
 #include <linux/if.h>
@@ -225,6 +227,9 @@ Result<SyncResult> Netlink::sync_addresses(int ifindex, std::span<const Interfac
     rtnl_addr_set_family(addr.get(), to_af(want.address.family()));
     rtnl_addr_set_local(addr.get(), local.get());
     rtnl_addr_set_prefixlen(addr.get(), static_cast<int>(want.prefix_len));
+    // Usable at once: without this an IPv6 address added while the link is still coming up stays
+    // tentative for a moment, and binding the DNS forwarder on it fails.
+    if (want.address.family() == net::IpFamily::v6) rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
     if (int err = rtnl_addr_add(impl_->sock, addr.get(), 0); err < 0 && err != -NLE_EXIST) {
       return nl_error("netlink add address", err);
     }
