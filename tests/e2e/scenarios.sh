@@ -10,6 +10,8 @@
 #   expiry     a policy that expires: traffic stops within 1 s of the expiry, with a goodbye
 #   restart    SIGTERM the gateway during a ping and start it again: the client reconnects at once
 #   restart-relayed  the same on a relayed path
+#   portal-down  the portal is gone for 60 s: the data plane keeps working; when it comes back the
+#              gateway rejoins and applies the new init without disturbing the live flow
 #   loss       20 % packet loss (netem) on the client's link: a 10 MB download still matches
 # Every scenario fails if the gateway logs an unexpected line at WARN or above.
 # Usage: scenarios.sh SCENARIO GATEWAY_BIN PORTAL_BIN CLIENT_BIN
@@ -164,6 +166,34 @@ PY
   late=$(python3 -c "print(int(($last - $expires_at) * 1000))")
   [ "$late" -le 1100 ] || e2e_fail "traffic flowed $late ms past the expiry"
   echo "ok: last reply $late ms after the expiry, then a goodbye"
+  ;;
+portal-down)
+  start_all
+  e2e_wait_for 30 cping -c1 -W1 "$RES_IP" || e2e_fail "tunnel not up"
+  ip netns exec "$CLIENT" ping -i 0.2 -W1 -D "$RES_IP" >"$E2E_WORK/ping.txt" 2>&1 &
+  PING_PID=$!
+  E2E_PIDS+=("$PING_PID")
+  e2e_stop "$PORTAL_PID"
+  mv "$E2E_WORK/portal.log" "$E2E_WORK/portal-1.log"
+  sleep "${PORTAL_DOWN_SECONDS:-60}"
+  code=$(ip netns exec "$GW" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/readyz)
+  [ "$code" = 503 ] || e2e_fail "/readyz is $code while the portal is down"
+  e2e_start_portal
+  e2e_wait_for 60 e2e_gateway_ready || e2e_fail "the gateway did not rejoin"
+  sleep 2
+  kill "$PING_PID"
+  grep -c 'Connected to the portal' "$E2E_WORK/gateway.log" | grep -q '^2$' ||
+    e2e_fail "expected exactly one rejoin"
+  gap=$(python3 - "$E2E_WORK/ping.txt" <<'PY'
+import re, sys
+times = [float(m.group(1)) for m in re.finditer(r'^\[([0-9.]+)\].*bytes from', open(sys.argv[1]).read(), re.M)]
+print(int(max(b - a for a, b in zip(times, times[1:])) * 1000) if len(times) > 1 else 99999)
+PY
+)
+  [ "$gap" -le 1000 ] || e2e_fail "the data plane stalled for $gap ms"
+  grep -q '"reason":"goodbye"' "$E2E_WORK/client.log" && e2e_fail "the connection was closed"
+  echo "ok: portal down ${PORTAL_DOWN_SECONDS:-60} s, longest gap between replies $gap ms, rejoined"
+  EXPECTED_WARNINGS+=('connection to the portal lost' 'portal')
   ;;
 loss)
   start_all
