@@ -153,6 +153,7 @@ class Gateway {
   std::vector<io::OutDatagram> out_;
   std::vector<Bytes> tun_out_;
   std::vector<PacketBuffer> tun_out_buffers_;
+  std::vector<PacketBuffer> tun_in_buffers_;
 };
 
 Status Gateway::start() {
@@ -327,8 +328,7 @@ bool Gateway::on_udp_readable(Socket& s) {
 bool Gateway::on_tun_readable() {
   const Instant now = io::monotonic_now();
   std::array<PacketBuffer*, kTunBatch> pointers{};
-  std::vector<PacketBuffer> buffers;
-  buffers.reserve(kTunBatch);
+  std::vector<PacketBuffer>& buffers = tun_in_buffers_;  // kept between wake-ups: no allocation
   bool more = true;
   for (int round = 0; round < kMaxRoundsPerWakeup && more; ++round) {
     while (buffers.size() < kTunBatch)
@@ -341,8 +341,7 @@ bool Gateway::on_tun_readable() {
     buffers.erase(buffers.begin(), buffers.begin() + static_cast<std::ptrdiff_t>(n));
     more = n == kTunBatch;
   }
-  for (auto& b : buffers)
-    release(std::move(b));
+  // The buffers that received nothing stay in tun_in_buffers_ for the next wake-up.
   if (tun_->stats().closed) {
     fail("the TUN device was closed");
     return false;

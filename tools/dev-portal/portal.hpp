@@ -186,6 +186,16 @@ class DevPortal {
     std::optional<std::int64_t> expires_at;
   };
 
+  // The arguments both legacy control calls take, validated.
+  struct LegacyArgs {
+    Uuid client_id;
+    Uuid resource_id;
+    const ClientEntry* entry;
+    const ResourceEntry* resource;
+    std::optional<std::int64_t> expires_at;
+  };
+  Result<LegacyArgs> legacy_args(const nlohmann::json& body) const;
+
   struct LegacyPending {
     Uuid gateway_id;
     Uuid client_id;

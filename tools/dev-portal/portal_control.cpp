@@ -227,7 +227,7 @@ Result<Json> DevPortal::revoke_token(std::string_view token, Instant now) {
   return Json{{"closed", affected.size()}};
 }
 
-Result<Json> DevPortal::request_connection(const Uuid& gateway_id, const Json& body, Instant now) {
+Result<DevPortal::LegacyArgs> DevPortal::legacy_args(const Json& body) const {
   if (!body.is_object()) return control_error("body must be a JSON object");
   auto client_id = body_uuid(body, "client_id");
   if (!client_id) return client_id.error();
@@ -240,10 +240,17 @@ Result<Json> DevPortal::request_connection(const Uuid& gateway_id, const Json& b
   bool bad = false;
   const auto expires_at = optional_int(body, "expires_at", bad);
   if (bad) return control_error("expires_at: must be an integer or null");
+  return LegacyArgs{*client_id, *resource_id, entry, resource, expires_at};
+}
+
+Result<Json> DevPortal::request_connection(const Uuid& gateway_id, const Json& body, Instant now) {
+  auto args = legacy_args(body);
+  if (!args) return args.error();
+  const auto& [client_id, resource_id, entry, resource, expires_at] = *args;
   std::string public_key;
   if (auto it = body.find("public_key"); it != body.end() && it->is_string()) {
     public_key = it->get<std::string>();
-  } else if (const ClientRecord* c = find_client(*client_id)) {
+  } else if (const ClientRecord* c = find_client(client_id)) {
     public_key = c->public_key;
   } else {
     return control_error("public_key: missing and the client never connected");
@@ -264,7 +271,7 @@ Result<Json> DevPortal::request_connection(const Uuid& gateway_id, const Json& b
   const std::string ref = new_ref();
   OJson payload{{"ref", ref},
                 {"resource", gateway_resource(*resource)},
-                {"client", OJson{{"id", client_id->to_string()},
+                {"client", OJson{{"id", client_id.to_string()},
                                  {"payload", client_payload},
                                  {"peer", OJson{{"persistent_keepalive", 25},
                                                 {"public_key", public_key},
@@ -273,28 +280,19 @@ Result<Json> DevPortal::request_connection(const Uuid& gateway_id, const Json& b
                                                 {"ipv6", entry->ipv6.to_string()}}}}},
                 {"expires_at", expires_at ? Json(*expires_at) : Json()}};
   FZ_TRY_STATUS(push_to_gateway(gateway_id, "request_connection", payload, now));
-  legacy_pending_[ref] = LegacyPending{gateway_id, *client_id, *resource_id, expires_at};
+  legacy_pending_[ref] = LegacyPending{gateway_id, client_id, resource_id, expires_at};
   return Json{{"ref", ref}};
 }
 
 Result<Json> DevPortal::allow_access(const Uuid& gateway_id, const Json& body, Instant now) {
-  if (!body.is_object()) return control_error("body must be a JSON object");
-  auto client_id = body_uuid(body, "client_id");
-  if (!client_id) return client_id.error();
-  auto resource_id = body_uuid(body, "resource_id");
-  if (!resource_id) return resource_id.error();
-  const ClientEntry* entry = client_entry(*client_id);
-  const ResourceEntry* resource = resource_entry(*resource_id);
-  if (entry == nullptr) return control_error("no client " + client_id->to_string());
-  if (resource == nullptr) return control_error("no resource " + resource_id->to_string());
-  bool bad = false;
-  const auto expires_at = optional_int(body, "expires_at", bad);
-  if (bad) return control_error("expires_at: must be an integer or null");
+  auto args = legacy_args(body);
+  if (!args) return args.error();
+  const auto& [client_id, resource_id, entry, resource, expires_at] = *args;
   OJson resolve = nullptr;
   if (auto it = body.find("payload"); it != body.end() && it->is_object()) resolve = *it;
   const std::string ref = new_ref();
   OJson payload{{"ref", ref},
-                {"client_id", client_id->to_string()},
+                {"client_id", client_id.to_string()},
                 {"resource", gateway_resource(*resource)},
                 {"expires_at", expires_at ? Json(*expires_at) : Json()},
                 {"payload", resolve},
@@ -302,7 +300,7 @@ Result<Json> DevPortal::allow_access(const Uuid& gateway_id, const Json& body, I
                 {"client_ipv6", entry->ipv6.to_string()}};
   FZ_TRY_STATUS(push_to_gateway(gateway_id, "allow_access", payload, now));
   if (GatewayRecord* g = find_gateway(gateway_id))
-    g->authorizations[{*client_id, *resource_id}] = expires_at;
+    g->authorizations[{client_id, resource_id}] = expires_at;
   return Json{{"ref", ref}};
 }
 
