@@ -5,6 +5,7 @@
 #   $SW   a bridge (br0) joining the "internet" side: 203.0.113.0/24 and 2001:db8:e2e::/64
 #   $PORTAL   fz-dev-portal           203.0.113.2   2001:db8:e2e::2
 #   $RELAY    coturn on 3478          203.0.113.3   2001:db8:e2e::3
+#   $RELAY2   a second coturn (only with E2E_RELAY2=1)  203.0.113.6   2001:db8:e2e::6
 #   $GW       firezone-gateway        203.0.113.4   2001:db8:e2e::4   + 198.51.100.1 / 2001:db8:5::1
 #   $CLIENT   fz-client               203.0.113.5   2001:db8:e2e::5
 #   $RES      resources (HTTP, iperf3, dnsmasq) 198.51.100.10 / 2001:db8:5::10, behind the gateway
@@ -20,14 +21,17 @@ E2E_ID=${E2E_ID:-$$}
 SW=fze$E2E_ID-sw
 PORTAL=fze$E2E_ID-portal
 RELAY=fze$E2E_ID-relay
+RELAY2=fze$E2E_ID-relay2
 GW=fze$E2E_ID-gw
 CLIENT=fze$E2E_ID-client
 RES=fze$E2E_ID-res
-ALL_NS="$CLIENT $GW $RES $RELAY $PORTAL $SW"
+ALL_NS="$CLIENT $GW $RES $RELAY $RELAY2 $PORTAL $SW"
 
 PORTAL_IP=203.0.113.2
 RELAY_IP=203.0.113.3
 RELAY_IP6=2001:db8:e2e::3
+RELAY2_IP=203.0.113.6
+RELAY2_IP6=2001:db8:e2e::6
 GW_IP=203.0.113.4
 GW_IP6=2001:db8:e2e::4
 CLIENT_IP=203.0.113.5
@@ -101,8 +105,9 @@ e2e_setup() {
   ip netns add "$SW" || e2e_fail "cannot create namespaces"
   ip -n "$SW" link add br0 type bridge
   ip -n "$SW" link set br0 up
-  local ns n
-  for pair in "$PORTAL:2" "$RELAY:3" "$GW:4" "$CLIENT:5"; do
+  local ns n pairs=("$PORTAL:2" "$RELAY:3" "$GW:4" "$CLIENT:5")
+  [ "${E2E_RELAY2:-0}" = 1 ] && pairs+=("$RELAY2:6")
+  for pair in "${pairs[@]}"; do
     ns=${pair%%:*}
     n=${pair##*:}
     ip netns add "$ns"
@@ -142,16 +147,19 @@ e2e_block_direct() {
   ip netns exec "$GW" ip6tables -A OUTPUT -d "$CLIENT_IP6" -j DROP
 }
 
-# coturn as the relay: static long-term user fz:secret, realm firezone.
+# coturn as the relay: static long-term user fz:secret, realm firezone. `e2e_start_relay 2` starts
+# the second one (E2E_RELAY2=1) in $RELAY2.
 e2e_start_relay() {
-  e2e_spawn "$RELAY" relay turnserver -n --no-cli --log-file=stdout --simple-log \
-    -L "$RELAY_IP" -L "$RELAY_IP6" -E "$RELAY_IP" -E "$RELAY_IP6" -p 3478 \
+  local which=${1:-1} ns=$RELAY ip=$RELAY_IP ip6=$RELAY_IP6
+  if [ "$which" = 2 ]; then ns=$RELAY2 ip=$RELAY2_IP ip6=$RELAY2_IP6; fi
+  e2e_spawn "$ns" "relay$which" turnserver -n --no-cli --log-file=stdout --simple-log \
+    -L "$ip" -L "$ip6" -E "$ip" -E "$ip6" -p 3478 \
     --no-tls --no-dtls -a -u fz:secret -r firezone -f -m 1 \
-    --db "$E2E_WORK/turndb" --pidfile "$E2E_WORK/turnserver.pid" \
+    --db "$E2E_WORK/turndb$which" --pidfile "$E2E_WORK/turnserver$which.pid" \
     --no-rfc5780 --no-stun-backward-compatibility --min-port=49152 --max-port=49300
-  RELAY_PID=$LAST_PID
-  e2e_wait_for 10 sh -c "ip netns exec $RELAY ss -uln | grep -q ':3478 '" ||
-    e2e_fail "coturn did not start"
+  if [ "$which" = 2 ]; then RELAY2_PID=$LAST_PID; else RELAY_PID=$LAST_PID; fi
+  e2e_wait_for 10 sh -c "ip netns exec $ns ss -uln | grep -q ':3478 '" ||
+    e2e_fail "coturn $which did not start"
 }
 
 # A small HTTP server with a 10 MB file (and a second one on 8080), an iperf3 server, and dnsmasq
@@ -202,13 +210,17 @@ CIDR_RESOURCE=73037362-715d-4a83-a749-f18eadd970e6
 DNS_RESOURCE=03000143-e25e-45c7-aafb-144990e57dcd
 CIDR6_RESOURCE=5a0d0f4e-3c1b-4f7a-9e2d-6b8c1a2f3e4d
 RELAY_ID=0a133356-7a9e-4b9a-b413-0d95a5720fd8
+RELAY2_ID=6f1d2c3b-4a59-4e68-8b7a-9c0d1e2f3a4b
 PORTAL_WS=$PORTAL_IP:8081
 CONTROL=127.0.0.1:9000
 
 # Writes the dev portal's configuration: one site with our gateway, one client, a CIDR resource
 # (ICMP, TCP 80 and 5201 for iperf3, UDP 5201) and a DNS resource, both allowed, and coturn.
 e2e_write_portal_config() {
-  local expiry=""
+  local expiry="" relay2=""
+  [ "${E2E_RELAY2:-0}" = 1 ] && relay2=",
+             {\"id\": \"$RELAY2_ID\", \"addresses\": [\"$RELAY2_IP:3478\", \"[$RELAY2_IP6]:3478\"],
+              \"username\": \"fz\", \"password\": \"secret\"}"
   [ -n "${E2E_POLICY_EXPIRES_IN:-}" ] && expiry=", \"expires_in\": $E2E_POLICY_EXPIRES_IN"
   cat >"$E2E_WORK/portal.json" <<JSON
 {
@@ -236,7 +248,7 @@ e2e_write_portal_config() {
      "resource_id": "$DNS_RESOURCE"}
   ],
   "relays": [{"id": "$RELAY_ID", "addresses": ["$RELAY_IP:3478", "[$RELAY_IP6]:3478"],
-              "username": "fz", "password": "secret"}]
+              "username": "fz", "password": "secret"}$relay2]
 }
 JSON
 }

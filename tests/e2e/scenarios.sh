@@ -12,11 +12,14 @@
 #   restart-relayed  the same on a relayed path
 #   portal-down  the portal is gone for 60 s: the data plane keeps working; when it comes back the
 #              gateway rejoins and applies the new init without disturbing the live flow
+#   relay-churn  on a relayed path, relays_presence removes the relay in use (and coturn stops) and
+#              offers a second one: traffic resumes through the second relay
 #   loss       20 % packet loss (netem) on the client's link: a 10 MB download still matches
 # Every scenario fails if the gateway logs an unexpected line at WARN or above.
 # Usage: scenarios.sh SCENARIO GATEWAY_BIN PORTAL_BIN CLIENT_BIN
 set -u
 SCENARIO=${1:?usage: scenarios.sh SCENARIO GATEWAY_BIN PORTAL_BIN CLIENT_BIN}
+[ "$SCENARIO" = relay-churn ] && E2E_RELAY2=1
 GATEWAY_BIN=${2:?usage}
 PORTAL_BIN=${3:?usage}
 CLIENT_BIN=${4:?usage}
@@ -32,8 +35,10 @@ start_all() {
   e2e_setup
   [ "${BLOCK_DIRECT:-0}" = 1 ] && e2e_block_direct
   e2e_start_relay
+  [ "${E2E_RELAY2:-0}" = 1 ] && e2e_start_relay 2
   e2e_start_resources
   e2e_start_portal
+  [ -n "${BEFORE_GATEWAY:-}" ] && $BEFORE_GATEWAY
   e2e_start_gateway
   e2e_wait_for 20 e2e_gateway_ready || e2e_fail "gateway not ready"
   e2e_client_resolver
@@ -58,6 +63,15 @@ download_matches() {
     e2e_fail "download failed"
   [ "$(sha256sum <"$E2E_WORK/big.down")" = "$(sha256sum <"$E2E_WORK/www/big.bin")" ] ||
     e2e_fail "download does not match"
+}
+
+# The longest gap, in ms, between two echo replies in a `ping -D` log.
+longest_gap() {
+  python3 - "$1" <<'PY'
+import re, sys
+times = [float(m.group(1)) for m in re.finditer(r'^\[([0-9.]+)\].*bytes from', open(sys.argv[1]).read(), re.M)]
+print(int(max(b - a for a, b in zip(times, times[1:])) * 1000) if len(times) > 1 else 99999)
+PY
 }
 
 case "$SCENARIO" in
@@ -184,16 +198,53 @@ portal-down)
   kill "$PING_PID"
   grep -c 'Connected to the portal' "$E2E_WORK/gateway.log" | grep -q '^2$' ||
     e2e_fail "expected exactly one rejoin"
-  gap=$(python3 - "$E2E_WORK/ping.txt" <<'PY'
-import re, sys
-times = [float(m.group(1)) for m in re.finditer(r'^\[([0-9.]+)\].*bytes from', open(sys.argv[1]).read(), re.M)]
-print(int(max(b - a for a, b in zip(times, times[1:])) * 1000) if len(times) > 1 else 99999)
-PY
-)
+  gap=$(longest_gap "$E2E_WORK/ping.txt")
   [ "$gap" -le 1000 ] || e2e_fail "the data plane stalled for $gap ms"
   grep -q '"reason":"goodbye"' "$E2E_WORK/client.log" && e2e_fail "the connection was closed"
   echo "ok: portal down ${PORTAL_DOWN_SECONDS:-60} s, longest gap between replies $gap ms, rejoined"
   EXPECTED_WARNINGS+=('connection to the portal lost' 'portal')
+  ;;
+relay-churn)
+  BLOCK_DIRECT=1
+  # Only the first relay is online when the gateway and the client join.
+  hide_relay2() {
+    e2e_control POST /relays_presence "{\"disconnected_ids\":[\"$RELAY2_ID\"],\"connected_ids\":[]}" \
+      >/dev/null || e2e_fail "relays_presence failed"
+  }
+  BEFORE_GATEWAY=hide_relay2
+  start_all
+  e2e_wait_for 30 cping -c1 -W1 "$RES_IP" || e2e_fail "tunnel not up"
+  e2e_wait_for 5 grep -q '"path":"relayed"' "$E2E_WORK/client.log" || e2e_fail "not relayed"
+  grep -q "$RELAY2_IP" "$E2E_WORK/gateway.log" && e2e_fail "the gateway used the hidden relay"
+  ip netns exec "$CLIENT" ping -i 0.1 -W1 -D "$RES_IP" >"$E2E_WORK/ping.txt" 2>&1 &
+  PING_PID=$!
+  E2E_PIDS+=("$PING_PID")
+  sleep 1
+  # The relay in use goes away: the portal says so and offers the second one, and coturn stops.
+  e2e_control POST /relays_presence "{\"disconnected_ids\":[\"$RELAY_ID\"],\"connected_ids\":[\"$RELAY2_ID\"]}" \
+    >/dev/null || e2e_fail "relays_presence failed"
+  e2e_stop "$RELAY_PID"
+  t0=$(e2e_now_ms)
+  # Direct traffic is dropped and the first relay is gone: replies can only come through relay 2.
+  first_reply_after() {
+    python3 - "$E2E_WORK/ping.txt" "$t0" <<'PY'
+import re, sys
+t0 = int(sys.argv[2]) / 1000
+after = [float(m.group(1)) for m in re.finditer(r'^\[([0-9.]+)\].*bytes from', open(sys.argv[1]).read(), re.M) if float(m.group(1)) > t0 + 0.3]
+print(int((after[0] - t0) * 1000) if after else -1)
+sys.exit(0 if after else 1)
+PY
+  }
+  e2e_wait_for 20 first_reply_after
+  resumed=$(first_reply_after)
+  sleep 2
+  kill "$PING_PID"
+  [ "$resumed" -ge 0 ] || e2e_fail "no reply after the relay was removed"
+  cping -c3 -i0.2 -W2 "$RES_IP" >/dev/null || e2e_fail "pings lost on the second relay"
+  download_matches
+  gap=$(longest_gap "$E2E_WORK/ping.txt")
+  grep -q "$RELAY2_IP" "$E2E_WORK/gateway.log" || e2e_fail "the gateway never used the second relay"
+  echo "ok: replies again $resumed ms after relay 1 stopped; longest gap between replies $gap ms"
   ;;
 loss)
   start_all
@@ -228,12 +279,7 @@ restart | restart-relayed)
   sleep 4
   kill "$PING_PID"
   grep -q '"reason":"goodbye"' "$E2E_WORK/client.log" || e2e_fail "the client saw no goodbye"
-  gap=$(python3 - "$E2E_WORK/ping.txt" <<'PY'
-import re, sys
-times = [float(m.group(1)) for m in re.finditer(r'^\[([0-9.]+)\].*bytes from', open(sys.argv[1]).read(), re.M)]
-print(int(max(b - a for a, b in zip(times, times[1:])) * 1000) if len(times) > 1 else 99999)
-PY
-)
+  gap=$(longest_gap "$E2E_WORK/ping.txt")
   echo "ok: longest gap between replies $gap ms (gateway ready again after $ready_ms ms)"
   [ "$gap" -le $((3000 + ready_ms)) ] || e2e_fail "interruption $gap ms"
   ;;
