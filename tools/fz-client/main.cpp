@@ -162,21 +162,33 @@ class App {
                          });
   }
 
+  // Buffers are recycled through spare_: after warm-up no packet allocates.
+  fz::PacketBuffer acquire() {
+    if (spare_.empty())
+      return fz::PacketBuffer(fz::client::ClientState::kBufferCapacity + 64, fz::p2p::kHeadroom);
+    fz::PacketBuffer b = std::move(spare_.back());
+    spare_.pop_back();
+    b.reset(fz::p2p::kHeadroom);
+    return b;
+  }
+  void release(fz::PacketBuffer buffer) {
+    if (spare_.size() < kMaxSpare &&
+        buffer.capacity() >= fz::client::ClientState::kBufferCapacity + 64)
+      spare_.push_back(std::move(buffer));
+  }
+
   void read_tun() {
     for (int round = 0; round < 8; ++round) {
       std::array<fz::PacketBuffer*, kBatch> ptrs{};
-      for (std::size_t i = 0; i < kBatch; ++i) {
-        if (!tun_buffers_[i])
-          tun_buffers_[i].emplace(fz::client::ClientState::kBufferCapacity + 64,
-                                  fz::p2p::kHeadroom);
-        ptrs[i] = &*tun_buffers_[i];
-      }
+      while (tun_buffers_.size() < kBatch)
+        tun_buffers_.push_back(acquire());
+      for (std::size_t i = 0; i < kBatch; ++i)
+        ptrs[i] = &tun_buffers_[i];
       const std::size_t n = tun_.read_batch(ptrs);
       const Instant now = fz::io::monotonic_now();
-      for (std::size_t i = 0; i < n; ++i) {
-        state_.handle_tun_input(std::move(*tun_buffers_[i]), now);
-        tun_buffers_[i].reset();
-      }
+      for (std::size_t i = 0; i < n; ++i)
+        state_.handle_tun_input(std::move(tun_buffers_[i]), now);
+      tun_buffers_.erase(tun_buffers_.begin(), tun_buffers_.begin() + static_cast<std::ptrdiff_t>(n));
       drain();
       if (n < kBatch) break;
     }
@@ -198,8 +210,11 @@ class App {
       for (std::size_t i = 0; i < n; ++i) {
         auto& slot = slots_[i];
         for (std::size_t s = 0; s < slot.segment_count(); ++s) {
-          fz::PacketBuffer buffer(fz::client::ClientState::kBufferCapacity, fz::p2p::kHeadroom);
-          if (!buffer.assign(slot.segment(s), fz::p2p::kHeadroom)) continue;
+          fz::PacketBuffer buffer = acquire();
+          if (!buffer.assign(slot.segment(s), fz::p2p::kHeadroom)) {
+            release(std::move(buffer));
+            continue;
+          }
           state_.handle_network_input(slot.local, slot.source, std::move(buffer), now);
         }
       }
@@ -211,23 +226,48 @@ class App {
   // Moves every output of the state machine to where it goes, then re-arms the timer.
   void drain() {
     while (auto t = state_.poll_transmit()) {
-      fz::io::UdpSocket* socket = t->dst.family() == fz::net::IpFamily::v4 ? &udp4_
-                                  : udp6_                                  ? &*udp6_
-                                                                           : nullptr;
-      if (socket == nullptr) continue;
-      fz::io::OutDatagram d{t->src ? std::optional(t->src->ip) : std::nullopt, t->dst,
-                            t->payload.span()};
-      if (socket->send_batch(std::span(&d, 1)) == 0)
-        FZ_DEBUG(kLog, "UDP socket full; dropped a datagram to {}", t->dst.to_string());
+      auto& pending = t->dst.family() == fz::net::IpFamily::v4 ? pending4_ : pending6_;
+      pending.push_back(std::move(*t));
+      if (pending.size() == kBatch) flush(pending);
     }
-    while (auto p = state_.poll_tun_packet()) {
-      if (auto s = tun_.write(p->span()); !s)
-        FZ_DEBUG(kLog, "TUN write: {}", s.error().to_string());
+    flush(pending4_);
+    flush(pending6_);
+    tun_out_.clear();
+    tun_out_buffers_.clear();
+    while (auto p = state_.poll_tun_packet())
+      tun_out_buffers_.push_back(std::move(*p));
+    if (!tun_out_buffers_.empty()) {
+      for (const auto& b : tun_out_buffers_)
+        tun_out_.push_back(b.span());
+      // A full device queue drops the rest, as the kernel would for a full txqueue.
+      if (const std::size_t written = tun_.write_batch(tun_out_); written < tun_out_.size())
+        FZ_DEBUG(kLog, "TUN queue full; dropped {} packet(s)", tun_out_.size() - written);
+      for (auto& b : tun_out_buffers_)
+        release(std::move(b));
     }
     while (auto e = state_.poll_event())
       handle_event(std::move(*e));
     report_changes();
     arm_timer();
+  }
+
+  // Sends queued datagrams in one batch (GSO where the socket has it); what the socket does not
+  // take is dropped, as a full socket buffer would.
+  void flush(std::vector<fz::p2p::Transmit>& pending) {
+    if (pending.empty()) return;
+    fz::io::UdpSocket* socket = &pending == &pending4_ ? &udp4_ : udp6_ ? &*udp6_ : nullptr;
+    if (socket != nullptr) {
+      out_.clear();
+      for (const auto& t : pending)
+        out_.push_back(fz::io::OutDatagram{t.src ? std::optional(t.src->ip) : std::nullopt, t.dst,
+                                           t.payload.span()});
+      const std::size_t sent = socket->send_batch(out_);
+      if (sent < out_.size())
+        FZ_DEBUG(kLog, "UDP socket full; dropped {} datagram(s)", out_.size() - sent);
+    }
+    for (auto& t : pending)
+      release(std::move(t.payload));
+    pending.clear();
   }
 
   void handle_event(fz::client::Event e) {
@@ -347,7 +387,14 @@ class App {
   asio::steady_timer status_timer_;
   asio::signal_set signals_;
   std::optional<fz::io::PortalClient> portal_;
-  std::array<std::optional<fz::PacketBuffer>, kBatch> tun_buffers_;
+  static constexpr std::size_t kMaxSpare = 512;
+  std::vector<fz::PacketBuffer> tun_buffers_;
+  std::vector<fz::PacketBuffer> spare_;
+  std::vector<fz::p2p::Transmit> pending4_;
+  std::vector<fz::p2p::Transmit> pending6_;
+  std::vector<fz::io::OutDatagram> out_;
+  std::vector<fz::Bytes> tun_out_;
+  std::vector<fz::PacketBuffer> tun_out_buffers_;
   std::array<fz::io::RecvSlot, kBatch> slots_;
   std::map<fz::Uuid, std::tuple<fz::p2p::ConnectionState, fz::p2p::PathKind, bool>> last_reported_;
   int exit_code_ = 0;
