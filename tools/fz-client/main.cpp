@@ -188,7 +188,8 @@ class App {
       const Instant now = fz::io::monotonic_now();
       for (std::size_t i = 0; i < n; ++i)
         state_.handle_tun_input(std::move(tun_buffers_[i]), now);
-      tun_buffers_.erase(tun_buffers_.begin(), tun_buffers_.begin() + static_cast<std::ptrdiff_t>(n));
+      tun_buffers_.erase(tun_buffers_.begin(),
+                         tun_buffers_.begin() + static_cast<std::ptrdiff_t>(n));
       drain();
       if (n < kBatch) break;
     }
