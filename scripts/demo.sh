@@ -30,7 +30,7 @@ T0=$(date +%s)
 status_line() { grep '"event":"status"' "$E2E_WORK/client.log" | tail -1; }
 cping() { ip netns exec "$CLIENT" ping "$@"; }
 
-say "Starting the topology: portal, coturn, gateway, resources and client in namespaces"
+say "Starting the topology in namespaces: portal, coturn, gateway, resources, and the client behind a NAT router"
 e2e_setup
 e2e_start_relay
 e2e_start_resources

@@ -153,10 +153,7 @@ firezone_run a-direct
 say "(b) Firezone, relayed through coturn"
 e2e_block_direct
 firezone_run b-relayed
-ip netns exec "$CLIENT" iptables -F OUTPUT
-ip netns exec "$CLIENT" ip6tables -F OUTPUT
-ip netns exec "$GW" iptables -F OUTPUT
-ip netns exec "$GW" ip6tables -F OUTPUT
+e2e_unblock_direct
 
 say "(c) wireguard-go, same veths"
 WGC=wgc$E2E_ID

@@ -2,16 +2,20 @@
 # Shared topology for the end-to-end tests, the demo and the throughput benchmark.
 #
 # Namespaces (names carry a per-run id, so runs never collide):
-#   $SW   a bridge (br0) joining the "internet" side: 203.0.113.0/24 and 2001:db8:e2e::/64
+#   $SW   a bridge (br0) joining the "internet" side: 203.0.113.0/25 and 2001:db8:e2e::/64
 #   $PORTAL   fz-dev-portal           203.0.113.2   2001:db8:e2e::2
 #   $RELAY    coturn on 3478          203.0.113.3   2001:db8:e2e::3
 #   $RELAY2   a second coturn (only with E2E_RELAY2=1)  203.0.113.6   2001:db8:e2e::6
 #   $GW       firezone-gateway        203.0.113.4   2001:db8:e2e::4   + 198.51.100.1 / 2001:db8:5::1
-#   $CLIENT   fz-client               203.0.113.5   2001:db8:e2e::5
+#   $ROUTER   the client's router     203.0.113.7   2001:db8:e2e::7   + 203.0.113.129 / 2001:db8:c1::1
+#   $CLIENT   fz-client               203.0.113.130 2001:db8:c1::130  (a LAN behind the router)
 #   $RES      resources (HTTP, iperf3, dnsmasq) 198.51.100.10 / 2001:db8:5::10, behind the gateway
+# The router masquerades the client's LAN (IPv4 and IPv6), as a home or office router does, so
+# the client reaches the gateway through NAT and ICE has to punch through it; E2E_CLIENT_NAT=0
+# routes the LAN without NAT instead. The router can also drop direct client<->gateway traffic
+# (e2e_block_direct), so the path must go through the relay.
 # The gateway forwards and masquerades towards the resources the way the reference's install
-# script sets a host up. Direct client<->gateway traffic can be dropped (block_direct), so the
-# path must go through the relay.
+# script sets a host up.
 #
 # Every daemon is started as a simple background command; its PID goes into PIDS and the EXIT trap
 # kills them, waits for them and deletes the namespaces. Source this file, then call e2e_setup.
@@ -24,8 +28,9 @@ RELAY=fze$E2E_ID-relay
 RELAY2=fze$E2E_ID-relay2
 GW=fze$E2E_ID-gw
 CLIENT=fze$E2E_ID-client
+ROUTER=fze$E2E_ID-router
 RES=fze$E2E_ID-res
-ALL_NS="$CLIENT $GW $RES $RELAY $RELAY2 $PORTAL $SW"
+ALL_NS="$CLIENT $ROUTER $GW $RES $RELAY $RELAY2 $PORTAL $SW"
 
 PORTAL_IP=203.0.113.2
 RELAY_IP=203.0.113.3
@@ -34,8 +39,10 @@ RELAY2_IP=203.0.113.6
 RELAY2_IP6=2001:db8:e2e::6
 GW_IP=203.0.113.4
 GW_IP6=2001:db8:e2e::4
-CLIENT_IP=203.0.113.5
-CLIENT_IP6=2001:db8:e2e::5
+ROUTER_IP=203.0.113.7
+ROUTER_IP6=2001:db8:e2e::7
+CLIENT_IP=203.0.113.130
+CLIENT_IP6=2001:db8:c1::130
 RES_IP=198.51.100.10
 RES_IP6=2001:db8:5::10
 RES_NET=198.51.100.0/24
@@ -105,7 +112,7 @@ e2e_setup() {
   ip netns add "$SW" || e2e_fail "cannot create namespaces"
   ip -n "$SW" link add br0 type bridge
   ip -n "$SW" link set br0 up
-  local ns n pairs=("$PORTAL:2" "$RELAY:3" "$GW:4" "$CLIENT:5")
+  local ns n pairs=("$PORTAL:2" "$RELAY:3" "$GW:4" "$ROUTER:7")
   [ "${E2E_RELAY2:-0}" = 1 ] && pairs+=("$RELAY2:6")
   for pair in "${pairs[@]}"; do
     ns=${pair%%:*}
@@ -115,8 +122,40 @@ e2e_setup() {
     ip -n "$SW" link set "v$n" master br0 up
     ip -n "$ns" link set lo up
     ip -n "$ns" link set eth0 up
-    ip -n "$ns" addr add "203.0.113.$n/24" dev eth0
+    ip -n "$ns" addr add "203.0.113.$n/25" dev eth0
     ip -n "$ns" addr add "2001:db8:e2e::$n/64" dev eth0 nodad
+  done
+  # The client sits on a LAN behind its router.
+  ip netns add "$CLIENT"
+  ip -n "$ROUTER" link add lan0 type veth peer name eth0 netns "$CLIENT"
+  ip -n "$ROUTER" link set lan0 up
+  ip -n "$ROUTER" addr add 203.0.113.129/25 dev lan0
+  ip -n "$ROUTER" addr add 2001:db8:c1::1/64 dev lan0 nodad
+  ip -n "$CLIENT" link set lo up
+  ip -n "$CLIENT" link set eth0 up
+  ip -n "$CLIENT" addr add "$CLIENT_IP/25" dev eth0
+  ip -n "$CLIENT" addr add "$CLIENT_IP6/64" dev eth0 nodad
+  ip -n "$CLIENT" route add default via 203.0.113.129
+  ip -n "$CLIENT" -6 route add default via 2001:db8:c1::1
+  ip netns exec "$ROUTER" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+  if [ "${E2E_CLIENT_NAT:-1}" = 1 ]; then
+    ip netns exec "$ROUTER" iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE
+    ip netns exec "$ROUTER" ip6tables -t nat -A POSTROUTING -o eth0 -j MASQUERADE
+    # A stateful firewall, as on any NAT router: nothing unsolicited reaches the LAN.
+    ip netns exec "$ROUTER" iptables -A FORWARD -i eth0 -o lan0 -m conntrack \
+      ! --ctstate ESTABLISHED,RELATED -j DROP
+    ip netns exec "$ROUTER" ip6tables -A FORWARD -i eth0 -o lan0 -m conntrack \
+      ! --ctstate ESTABLISHED,RELATED -j DROP
+  fi
+  # The hosts on the bridge route everything else towards the router, so a datagram to the
+  # client's private address is dropped there instead of failing with "network unreachable" at
+  # the sender (coturn tears an allocation's relay socket down on such an error, which would not
+  # happen on the Internet).
+  local routed=("$PORTAL" "$RELAY" "$GW")
+  [ "${E2E_RELAY2:-0}" = 1 ] && routed+=("$RELAY2")
+  for ns in "${routed[@]}"; do
+    ip -n "$ns" route add default via "$ROUTER_IP"
+    ip -n "$ns" -6 route add default via "$ROUTER_IP6"
   done
   # Resources sit behind the gateway.
   ip netns add "$RES"
@@ -139,12 +178,20 @@ e2e_setup() {
   ip netns exec "$CLIENT" sysctl -qw net.ipv4.conf.all.src_valid_mark=1
 }
 
-# Drops every datagram between the client and the gateway, so only the relay connects them.
+# The client's router drops every datagram between the client and the gateway, so only the relay
+# connects them; e2e_unblock_direct lifts that again.
 e2e_block_direct() {
-  ip netns exec "$CLIENT" iptables -A OUTPUT -d "$GW_IP" -j DROP
-  ip netns exec "$CLIENT" ip6tables -A OUTPUT -d "$GW_IP6" -j DROP
-  ip netns exec "$GW" iptables -A OUTPUT -d "$CLIENT_IP" -j DROP
-  ip netns exec "$GW" ip6tables -A OUTPUT -d "$CLIENT_IP6" -j DROP
+  ip netns exec "$ROUTER" iptables -I FORWARD -d "$GW_IP" -j DROP
+  ip netns exec "$ROUTER" iptables -I FORWARD -s "$GW_IP" -j DROP
+  ip netns exec "$ROUTER" ip6tables -I FORWARD -d "$GW_IP6" -j DROP
+  ip netns exec "$ROUTER" ip6tables -I FORWARD -s "$GW_IP6" -j DROP
+}
+
+e2e_unblock_direct() {
+  ip netns exec "$ROUTER" iptables -D FORWARD -d "$GW_IP" -j DROP
+  ip netns exec "$ROUTER" iptables -D FORWARD -s "$GW_IP" -j DROP
+  ip netns exec "$ROUTER" ip6tables -D FORWARD -d "$GW_IP6" -j DROP
+  ip netns exec "$ROUTER" ip6tables -D FORWARD -s "$GW_IP6" -j DROP
 }
 
 # coturn as the relay: static long-term user fz:secret, realm firezone. `e2e_start_relay 2` starts

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end scenarios (issue 11), one per ctest test:
 #   direct     CIDR resource over a direct path: ping v4 and v6, HTTP GET, 10 MB download (SHA-256)
+#   direct-routed  the same with the client's router routing instead of NATing (host candidates)
 #   relayed    the same with direct client<->gateway traffic dropped: the path goes through coturn
 #   dns        DNS resource: curl by name through proxy IPs; an unresolvable name is Inactive; two
 #              names on one real IP get distinct proxy IPs
@@ -20,6 +21,8 @@
 set -u
 SCENARIO=${1:?usage: scenarios.sh SCENARIO GATEWAY_BIN PORTAL_BIN CLIENT_BIN}
 [ "$SCENARIO" = relay-churn ] && E2E_RELAY2=1
+[ "$SCENARIO" = direct-routed ] && E2E_CLIENT_NAT=0
+case "$SCENARIO" in direct | direct-routed) GATEWAY_LOG=${GATEWAY_LOG:-debug} ;; esac
 GATEWAY_BIN=${2:?usage}
 PORTAL_BIN=${3:?usage}
 CLIENT_BIN=${4:?usage}
@@ -75,7 +78,7 @@ PY
 }
 
 case "$SCENARIO" in
-direct | relayed)
+direct | direct-routed | relayed)
   [ "$SCENARIO" = relayed ] && BLOCK_DIRECT=1
   start_all
   e2e_wait_for 30 cping -c1 -W1 "$RES_IP" || e2e_fail "no IPv4 ping reply"
@@ -88,6 +91,15 @@ direct | relayed)
   download_matches
   want=direct
   [ "$SCENARIO" = relayed ] && want=relayed
+  # Through the NAT the gateway reaches the client at its router's address (a server-reflexive
+  # or peer-reflexive candidate); without NAT at the client's own (host) address.
+  if [ "$SCENARIO" = direct ]; then
+    e2e_wait_for 5 grep -Eq "sends direct from .* to ($ROUTER_IP|\\[$ROUTER_IP6\\]):" \
+      "$E2E_WORK/gateway.log" || e2e_fail "the gateway did not reach the client through its NAT"
+  elif [ "$SCENARIO" = direct-routed ]; then
+    e2e_wait_for 5 grep -Eq "sends direct from .* to ($CLIENT_IP|\\[$CLIENT_IP6\\]):" \
+      "$E2E_WORK/gateway.log" || e2e_fail "the gateway did not use the client's host address"
+  fi
   e2e_wait_for 5 grep -q "\"state\":\"connected\",\"path\":\"$want\"" "$E2E_WORK/client.log" ||
     e2e_fail "the client's status never showed a $want path"
   if [ "$SCENARIO" = relayed ]; then
