@@ -110,17 +110,8 @@ class Gateway {
   void maybe_finish_shutdown();
   void fail(std::string message);
 
-  PacketBuffer acquire() {
-    if (spare_.empty()) return PacketBuffer(gateway::kBufferCapacity, p2p::kHeadroom);
-    PacketBuffer b = std::move(spare_.back());
-    spare_.pop_back();
-    b.reset(p2p::kHeadroom);
-    return b;
-  }
-  void release(PacketBuffer buffer) {
-    if (spare_.size() < kMaxSpareBuffers && buffer.capacity() >= gateway::kBufferCapacity)
-      spare_.push_back(std::move(buffer));
-  }
+  PacketBuffer acquire() { return pool_.acquire(); }
+  void release(PacketBuffer buffer) { pool_.release(std::move(buffer)); }
 
   asio::io_context& io_;
   const Config& config_;
@@ -149,10 +140,8 @@ class Gateway {
   int exit_code_ = 0;
 
   std::vector<io::RecvSlot> slots_;
-  std::vector<PacketBuffer> spare_;
+  BufferPool pool_{gateway::kBufferCapacity, p2p::kHeadroom, kMaxSpareBuffers};
   std::vector<io::OutDatagram> out_;
-  std::vector<Bytes> tun_out_;
-  std::vector<PacketBuffer> tun_out_buffers_;
   std::vector<PacketBuffer> tun_in_buffers_;
 };
 
@@ -370,17 +359,10 @@ void Gateway::drain() {
   flush_socket(udp4_);
   flush_socket(udp6_);
 
-  tun_out_.clear();
-  tun_out_buffers_.clear();
-  while (auto p = state_.poll_tun_packet())
-    tun_out_buffers_.push_back(std::move(*p));
-  if (!tun_out_buffers_.empty()) {
-    for (const auto& b : tun_out_buffers_)
-      tun_out_.push_back(b.span());
-    // A full device queue drops the rest, as the kernel would for a full txqueue.
-    (void)tun_->write_batch(tun_out_);
-    for (auto& b : tun_out_buffers_)
-      release(std::move(b));
+  // A full device queue drops the packet, as the kernel would for a full txqueue.
+  while (auto p = state_.poll_tun_packet()) {
+    (void)tun_->write(p->span());
+    release(std::move(*p));
   }
 
   while (auto e = state_.poll_event())

@@ -60,33 +60,20 @@ BufferPool::BufferPool(std::size_t capacity, std::size_t headroom, std::size_t m
   free_.reserve(std::min<std::size_t>(max_cached_, 256));
 }
 
-BufferPool::~BufferPool() {
-  // A buffer outliving its pool would release into freed memory.
-  assert(outstanding_ == 0 && "BufferPool destroyed while buffers are still in use");
-}
-
-BufferPool::Handle BufferPool::acquire() {
-  std::unique_ptr<PacketBuffer> buffer;
-  if (!free_.empty()) {
-    buffer = std::move(free_.back());
-    free_.pop_back();
-    buffer->reset(headroom_);
-  } else {
-    buffer = std::make_unique<PacketBuffer>(capacity_, headroom_);
+PacketBuffer BufferPool::acquire() {
+  if (free_.empty()) {
     ++allocations_;
+    return PacketBuffer(capacity_, headroom_);
   }
-  ++outstanding_;
-  return Handle(buffer.release(), Release{this});
+  PacketBuffer buffer = std::move(free_.back());
+  free_.pop_back();
+  buffer.reset(headroom_);
+  return buffer;
 }
 
-void BufferPool::release(PacketBuffer* buffer) {
-  --outstanding_;
-  std::unique_ptr<PacketBuffer> owned(buffer);
-  if (free_.size() < max_cached_) free_.push_back(std::move(owned));
-}
-
-void BufferPool::Release::operator()(PacketBuffer* buffer) const {
-  pool->release(buffer);
+void BufferPool::release(PacketBuffer buffer) {
+  if (free_.size() < max_cached_ && buffer.capacity() >= capacity_)
+    free_.push_back(std::move(buffer));
 }
 
 }  // namespace fz

@@ -5,9 +5,10 @@
 // data header, then TURN's 4-byte ChannelData header. The space after it (tailroom) takes the
 // 16-byte AEAD tag. So a packet read from the TUN device is encrypted and framed without a copy.
 //
-// A BufferPool recycles buffers so that the steady state allocates nothing per packet. Pools are
-// not thread-safe; each thread that moves packets owns its pool, and a pool must outlive the
-// buffers it hands out.
+// A BufferPool recycles buffers so that the steady state allocates nothing per packet: the
+// runtime acquires a buffer, moves it through the sans-IO core (which takes buffers by value and
+// hands them back in its outputs) and releases it after the syscall. Pools are not thread-safe;
+// each thread that moves packets owns its pool.
 #pragma once
 
 #include <cstddef>
@@ -66,38 +67,31 @@ class PacketBuffer {
 
 class BufferPool {
  public:
-  struct Release {
-    BufferPool* pool;
-    void operator()(PacketBuffer* buffer) const;
-  };
-  using Handle = std::unique_ptr<PacketBuffer, Release>;
-
   // Buffers hold `capacity` bytes and start with `headroom` bytes of headroom. At most `max_cached`
   // released buffers are kept for reuse; more are freed.
   BufferPool(std::size_t capacity, std::size_t headroom, std::size_t max_cached = 1024);
-  ~BufferPool();
 
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
 
-  // An empty buffer with the pool's default headroom.
-  Handle acquire();
+  // An empty buffer with the pool's default headroom: a recycled one when there is one.
+  PacketBuffer acquire();
+  // Hands a buffer back for reuse. Buffers smaller than the pool's capacity (e.g. made
+  // elsewhere) and buffers beyond the cache limit are freed.
+  void release(PacketBuffer buffer);
 
   std::size_t buffer_capacity() const { return capacity_; }
   std::size_t default_headroom() const { return headroom_; }
   std::size_t cached() const { return free_.size(); }
-  std::size_t outstanding() const { return outstanding_; }
+  // How many buffers acquire() had to allocate so far.
   std::size_t allocations() const { return allocations_; }
 
  private:
-  void release(PacketBuffer* buffer);
-
   std::size_t capacity_;
   std::size_t headroom_;
   std::size_t max_cached_;
-  std::size_t outstanding_ = 0;
   std::size_t allocations_ = 0;
-  std::vector<std::unique_ptr<PacketBuffer>> free_;
+  std::vector<PacketBuffer> free_;
 };
 
 }  // namespace fz

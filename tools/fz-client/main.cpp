@@ -162,20 +162,9 @@ class App {
                          });
   }
 
-  // Buffers are recycled through spare_: after warm-up no packet allocates.
-  fz::PacketBuffer acquire() {
-    if (spare_.empty())
-      return fz::PacketBuffer(fz::client::ClientState::kBufferCapacity + 64, fz::p2p::kHeadroom);
-    fz::PacketBuffer b = std::move(spare_.back());
-    spare_.pop_back();
-    b.reset(fz::p2p::kHeadroom);
-    return b;
-  }
-  void release(fz::PacketBuffer buffer) {
-    if (spare_.size() < kMaxSpare &&
-        buffer.capacity() >= fz::client::ClientState::kBufferCapacity + 64)
-      spare_.push_back(std::move(buffer));
-  }
+  // Buffers are recycled through pool_: after warm-up no packet allocates.
+  fz::PacketBuffer acquire() { return pool_.acquire(); }
+  void release(fz::PacketBuffer buffer) { pool_.release(std::move(buffer)); }
 
   void read_tun() {
     for (int round = 0; round < 8; ++round) {
@@ -233,18 +222,11 @@ class App {
     }
     flush(pending4_);
     flush(pending6_);
-    tun_out_.clear();
-    tun_out_buffers_.clear();
-    while (auto p = state_.poll_tun_packet())
-      tun_out_buffers_.push_back(std::move(*p));
-    if (!tun_out_buffers_.empty()) {
-      for (const auto& b : tun_out_buffers_)
-        tun_out_.push_back(b.span());
-      // A full device queue drops the rest, as the kernel would for a full txqueue.
-      if (const std::size_t written = tun_.write_batch(tun_out_); written < tun_out_.size())
-        FZ_DEBUG(kLog, "TUN queue full; dropped {} packet(s)", tun_out_.size() - written);
-      for (auto& b : tun_out_buffers_)
-        release(std::move(b));
+    // A full device queue drops the packet, as the kernel would for a full txqueue.
+    while (auto p = state_.poll_tun_packet()) {
+      if (auto st = tun_.write(p->span()); !st)
+        FZ_DEBUG(kLog, "TUN write: {}", st.error().to_string());
+      release(std::move(*p));
     }
     while (auto e = state_.poll_event())
       handle_event(std::move(*e));
@@ -390,12 +372,11 @@ class App {
   std::optional<fz::io::PortalClient> portal_;
   static constexpr std::size_t kMaxSpare = 512;
   std::vector<fz::PacketBuffer> tun_buffers_;
-  std::vector<fz::PacketBuffer> spare_;
+  fz::BufferPool pool_{fz::client::ClientState::kBufferCapacity + 64, fz::p2p::kHeadroom,
+                       kMaxSpare};
   std::vector<fz::p2p::Transmit> pending4_;
   std::vector<fz::p2p::Transmit> pending6_;
   std::vector<fz::io::OutDatagram> out_;
-  std::vector<fz::Bytes> tun_out_;
-  std::vector<fz::PacketBuffer> tun_out_buffers_;
   std::array<fz::io::RecvSlot, kBatch> slots_;
   std::map<fz::Uuid, std::tuple<fz::p2p::ConnectionState, fz::p2p::PathKind, bool>> last_reported_;
   int exit_code_ = 0;

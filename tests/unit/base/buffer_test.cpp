@@ -54,36 +54,46 @@ TEST(PacketBuffer, ConsumeTruncateResize) {
 
 TEST(BufferPool, RecyclesBuffersWithoutNewAllocations) {
   BufferPool pool(2048, 32, 4);
-  {
-    auto a = pool.acquire();
-    auto b = pool.acquire();
-    EXPECT_EQ(a->headroom(), 32u);
-    EXPECT_EQ(a->capacity(), 2048u);
-    a->append(100);
-    a->prepend(20);
-    EXPECT_EQ(pool.outstanding(), 2u);
-  }
-  EXPECT_EQ(pool.outstanding(), 0u);
+  PacketBuffer a = pool.acquire();
+  PacketBuffer b = pool.acquire();
+  EXPECT_EQ(a.headroom(), 32u);
+  EXPECT_EQ(a.capacity(), 2048u);
+  a.append(100);
+  a.prepend(20);
+  pool.release(std::move(a));
+  pool.release(std::move(b));
   EXPECT_EQ(pool.cached(), 2u);
   EXPECT_EQ(pool.allocations(), 2u);
   for (int i = 0; i < 100; ++i) {
-    auto c = pool.acquire();
+    PacketBuffer c = pool.acquire();
     // A recycled buffer comes back empty with the default headroom.
-    EXPECT_TRUE(c->empty());
-    EXPECT_EQ(c->headroom(), 32u);
-    c->append(10);
+    EXPECT_TRUE(c.empty());
+    EXPECT_EQ(c.headroom(), 32u);
+    c.append(10);
+    pool.release(std::move(c));
   }
   EXPECT_EQ(pool.allocations(), 2u);
 }
 
 TEST(BufferPool, CachesAtMostTheLimit) {
   BufferPool pool(128, 0, 2);
-  {
-    auto a = pool.acquire();
-    auto b = pool.acquire();
-    auto c = pool.acquire();
-  }
+  PacketBuffer a = pool.acquire();
+  PacketBuffer b = pool.acquire();
+  PacketBuffer c = pool.acquire();
+  pool.release(std::move(a));
+  pool.release(std::move(b));
+  pool.release(std::move(c));
   EXPECT_EQ(pool.cached(), 2u);
+}
+
+TEST(BufferPool, FreesBuffersSmallerThanItsOwn) {
+  BufferPool pool(128, 0, 8);
+  pool.release(PacketBuffer(64, 0));
+  EXPECT_EQ(pool.cached(), 0u);
+  pool.release(PacketBuffer(256, 0));
+  EXPECT_EQ(pool.cached(), 1u);
+  EXPECT_EQ(pool.acquire().capacity(), 256u);
+  EXPECT_EQ(pool.allocations(), 0u);
 }
 
 }  // namespace
