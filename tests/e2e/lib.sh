@@ -48,6 +48,7 @@ RES_IP6=2001:db8:5::10
 RES_NET=198.51.100.0/24
 RES_NET6=2001:db8:5::/64
 
+E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 E2E_PIDS=()
 E2E_CLEAN_DIRS=()
 E2E_WORK=${E2E_WORK:-$(mktemp -d /tmp/fz-e2e.XXXXXX)}
@@ -169,12 +170,10 @@ e2e_setup() {
   ip -n "$RES" addr add "$RES_IP6/64" dev eth0 nodad
   ip -n "$RES" route add default via 198.51.100.1
   ip -n "$RES" -6 route add default via 2001:db8:5::1
-  # The gateway host as Firezone's install script prepares it: forwarding, src_valid_mark and
-  # masquerading of the tunnel ranges.
-  ip netns exec "$GW" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
-    net.ipv4.conf.all.src_valid_mark=1
-  ip netns exec "$GW" iptables -t nat -A POSTROUTING -s 100.64.0.0/11 -o res0 -j MASQUERADE
-  ip netns exec "$GW" ip6tables -t nat -A POSTROUTING -s fd00:2021:1111::/107 -o res0 -j MASQUERADE
+  # The gateway host prepared by our packaging's init script (what the systemd unit runs before
+  # every start): forwarding, src_valid_mark, FORWARD accept and masquerading of the tunnel ranges.
+  ip netns exec "$GW" "$E2E_ROOT/packaging/firezone-gateway-init" >"$E2E_WORK/gateway-init.log" 2>&1 ||
+    e2e_fail "firezone-gateway-init failed"
   ip netns exec "$CLIENT" sysctl -qw net.ipv4.conf.all.src_valid_mark=1
 }
 
@@ -325,7 +324,8 @@ e2e_start_gateway() {
   mkdir -p "/etc/netns/$GW"
   echo "nameserver $RES_IP" >"/etc/netns/$GW/resolv.conf"
   E2E_CLEAN_DIRS+=("/etc/netns/$GW")
-  e2e_spawn "$GW" gateway env FIREZONE_TOKEN="$GW_TOKEN" FIREZONE_ID=e2e-gateway \
+  # GATEWAY_WRAPPER runs the binary under another privilege set (e.g. setpriv).
+  e2e_spawn "$GW" gateway ${GATEWAY_WRAPPER:-} env FIREZONE_TOKEN="$GW_TOKEN" FIREZONE_ID=e2e-gateway \
     FIREZONE_NAME=e2e-gw FIREZONE_API_URL="ws://$PORTAL_WS" HEALTH_CHECK_ADDR=127.0.0.1:8080 \
     RUST_LOG="${GATEWAY_LOG:-info}" "$GATEWAY_BIN"
   GATEWAY_PID=$LAST_PID
