@@ -5,6 +5,8 @@
 #   2. `cmake --install` lays out the binary, the init script, the systemd unit (with the install
 #      prefix's absolute paths), sysusers.d and tmpfiles.d; `systemd-analyze verify` accepts the
 #      unit and `systemd-analyze security` rates its exposure at most 2.5.
+#   3. cpack builds the Debian package with the same files under /usr, its maintainer scripts and
+#      dependencies.
 # Usage: packaging.sh BUILD_DIR
 set -u
 BUILD=${1:?usage: packaging.sh BUILD_DIR}
@@ -83,5 +85,30 @@ if command -v systemd-analyze >/dev/null; then
   echo "ok: installed layout; systemd-analyze verify passes, exposure $exposure"
 else
   echo "ok: installed layout (systemd-analyze not installed: unit not verified)"
+fi
+
+# --- 3. the Debian package ------------------------------------------------------------------------
+if command -v cpack >/dev/null && command -v dpkg-deb >/dev/null && [ -f "$BUILD/CPackConfig.cmake" ]; then
+  cpack --config "$BUILD/CPackConfig.cmake" -G DEB -B "$WORK/deb" >"$WORK/cpack.log" 2>&1 ||
+    fail "cpack failed: $(tail -5 "$WORK/cpack.log")"
+  DEB=$(ls "$WORK"/deb/firezone-gateway_*.deb 2>/dev/null | head -1)
+  [ -n "$DEB" ] || fail "no .deb produced"
+  dpkg-deb -c "$DEB" | awk '{print $NF}' >"$WORK/deb.files"
+  for f in ./usr/bin/firezone-gateway ./usr/libexec/firezone-gateway-init \
+    ./usr/lib/systemd/system/firezone-gateway.service ./usr/lib/sysusers.d/firezone-gateway.conf \
+    ./usr/lib/tmpfiles.d/firezone-gateway.conf; do
+    grep -qx "$f" "$WORK/deb.files" || fail "$f is not in the package"
+  done
+  dpkg-deb -f "$DEB" Depends | grep -q 'iptables' || fail "the package does not depend on iptables"
+  dpkg-deb -e "$DEB" "$WORK/control"
+  for script in postinst prerm postrm; do
+    [ -x "$WORK/control/$script" ] || fail "no executable $script"
+  done
+  mkdir "$WORK/x" && dpkg-deb -x "$DEB" "$WORK/x"
+  grep -qx 'ExecStart=/usr/bin/firezone-gateway' "$WORK/x/usr/lib/systemd/system/firezone-gateway.service" ||
+    fail "the packaged unit does not start /usr/bin/firezone-gateway"
+  echo "ok: $(basename "$DEB"): files, maintainer scripts, Depends: $(dpkg-deb -f "$DEB" Depends | cut -c1-60)..."
+else
+  echo "ok: (cpack/dpkg-deb not available: package not built)"
 fi
 echo PASS
