@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "app/metrics.hpp"
 #include "base/encoding.hpp"
 #include "base/log.hpp"
 #include "crypto/rng.hpp"
@@ -106,6 +107,7 @@ class Gateway {
   void handle_event(gateway::Event event);
   void configure_tun(const gateway::IpConfig& addresses);
 
+  MetricsSnapshot metrics_snapshot() const;
   void begin_shutdown();
   void maybe_finish_shutdown();
   void fail(std::string message);
@@ -129,6 +131,9 @@ class Gateway {
   std::unique_ptr<io::PortalClient> portal_;
   std::unique_ptr<io::HealthServer> health_;
   bool joined_ = false;
+  std::uint64_t portal_joins_ = 0;
+  double start_time_ =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   bool portal_closed_ = false;
 
   asio::steady_timer timer_;
@@ -167,6 +172,7 @@ Status Gateway::start() {
     if (!tun_configured_) return io::Readiness{false, "TUN device not configured"};
     return io::Readiness{true, {}};
   });
+  health_->set_metrics([this] { return render_metrics(metrics_snapshot()); });
   FZ_TRY_STATUS(health_->start());
 
   try {
@@ -184,6 +190,7 @@ Status Gateway::start() {
   io::PortalHandlers handlers;
   handlers.on_joined = [this] {
     joined_ = true;
+    ++portal_joins_;
     FZ_INFO(kLog, "Connected to the portal");
   };
   handlers.on_message = [this](portal::IngressMessage message) {
@@ -381,6 +388,25 @@ void Gateway::drain() {
     }
   }
   maybe_finish_shutdown();
+}
+
+MetricsSnapshot Gateway::metrics_snapshot() const {
+  MetricsSnapshot m;
+  m.version = FZ_VERSION;
+  m.protocol_version = config_.protocol_version;
+  m.ready = !shutting_down_ && joined_ && tun_configured_;
+  m.portal_joined = joined_;
+  m.portal_joins = portal_joins_;
+  m.clients = state_.peers().size();
+  m.connections = state_.node().connection_counts();
+  m.relays = state_.node().num_relays();
+  m.gateway = state_.stats();
+  if (udp4_.socket) m.udp4 = udp4_.socket->stats();
+  if (udp6_.socket) m.udp6 = udp6_.socket->stats();
+  if (tun_) m.tun = tun_->stats();
+  m.resident_memory_bytes = resident_memory_bytes();
+  m.start_time_seconds = start_time_;
+  return m;
 }
 
 void Gateway::flush_socket(Socket& s) {

@@ -351,6 +351,7 @@ void GatewayState::handle_network_input(const net::SocketAddr& local, const net:
     case OutboundVerdict::Action::forward:
       datagram.truncate(packet.size());
       ++stats_.packets_to_tun;
+      stats_.bytes_to_tun += datagram.size();
       tun_packets_.push_back(std::move(datagram));
       return;
     case OutboundVerdict::Action::reply:
@@ -419,6 +420,7 @@ void GatewayState::handle_tun_input(PacketBuffer packet, Instant now) {
   }
   net::IpPacket& ip = *parsed;
   ++stats_.packets_from_tun;
+  stats_.bytes_from_tun += packet.size();
   const net::IpAddr dst = ip.dst();
   if (!is_tunnel_ip(dst)) {
     ++stats_.dropped_policy;

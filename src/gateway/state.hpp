@@ -79,8 +79,10 @@ using Event = std::variant<event::PortalMessage, event::ResolveDns, event::TunCo
 
 // Counters for diagnostics and tests.
 struct GatewayStats {
-  std::uint64_t packets_to_tun = 0;
-  std::uint64_t packets_from_tun = 0;
+  std::uint64_t packets_to_tun = 0;    // IP packets from clients, forwarded to the TUN device
+  std::uint64_t packets_from_tun = 0;  // IP packets read from the TUN device (before filtering)
+  std::uint64_t bytes_to_tun = 0;
+  std::uint64_t bytes_from_tun = 0;
   std::uint64_t icmp_errors_sent = 0;
   std::uint64_t dropped_oversized = 0;
   std::uint64_t dropped_no_peer = 0;

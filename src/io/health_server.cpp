@@ -62,6 +62,7 @@ struct HealthServer::Impl : std::enable_shared_from_this<HealthServer::Impl> {
   asio::io_context& io;
   net::SocketAddr address;
   std::function<Readiness()> readiness;
+  std::function<std::string()> metrics;
   tcp::acceptor acceptor;
   std::unordered_set<HealthSession*> sessions;
   bool stopped = false;
@@ -110,7 +111,9 @@ class HealthSession : public std::enable_shared_from_this<HealthSession> {
     const std::string_view path(target.data(), target.size());
     const std::string_view bare_path = path.substr(0, path.find('?'));
     auto server = server_.lock();
-    if (bare_path != "/healthz" && bare_path != "/readyz") {
+    const bool has_metrics = server && server->metrics;
+    if (bare_path != "/healthz" && bare_path != "/readyz" &&
+        !(bare_path == "/metrics" && has_metrics)) {
       response_.result(http::status::not_found);
       response_.body() = "not found\n";
     } else if (request.method() != http::verb::get && request.method() != http::verb::head) {
@@ -120,6 +123,10 @@ class HealthSession : public std::enable_shared_from_this<HealthSession> {
     } else if (bare_path == "/healthz") {
       response_.result(http::status::ok);
       response_.body() = "ok\n";
+    } else if (bare_path == "/metrics") {
+      response_.result(http::status::ok);
+      response_.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      response_.body() = server->metrics();
     } else {
       Readiness readiness;
       if (server && server->readiness) readiness = server->readiness();
@@ -171,6 +178,10 @@ void HealthServer::Impl::accept() {
 HealthServer::HealthServer(asio::io_context& io, net::SocketAddr address,
                            std::function<Readiness()> readiness)
     : impl_(std::make_shared<Impl>(io, address, std::move(readiness))) {}
+
+void HealthServer::set_metrics(std::function<std::string()> metrics) {
+  impl_->metrics = std::move(metrics);
+}
 
 HealthServer::~HealthServer() {
   stop();

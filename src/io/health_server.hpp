@@ -3,6 +3,8 @@
 //   GET /healthz -> 200 while the process runs (liveness);
 //   GET /readyz  -> 200 while the readiness callback says ready (portal joined and TUN
 //                   configured), else 503 with the reason as the body;
+//   GET /metrics -> 200 with the metrics callback's text (Prometheus exposition format), when
+//                   one is set (set_metrics);
 //   anything else -> 404 (a non-GET method on a known path -> 405).
 //
 // It runs on the application's io_context. Boost.Beast is confined to health_server.cpp.
@@ -36,6 +38,10 @@ class HealthServer {
   ~HealthServer();
   HealthServer(const HealthServer&) = delete;
   HealthServer& operator=(const HealthServer&) = delete;
+
+  // Serves GET /metrics with what `metrics` returns (called on the io_context's thread, once per
+  // request). Without it /metrics is 404.
+  void set_metrics(std::function<std::string()> metrics);
 
   // Binds, listens and starts accepting. A bind error (address in use, no permission) comes back
   // here; the application then exits with a message.

@@ -641,6 +641,14 @@ std::size_t Node::num_relays() const {
 NodeStats Node::stats() const {
   return impl_->stats;
 }
+ConnectionCounts Node::connection_counts() const {
+  ConnectionCounts counts;
+  for (const auto& [id, c] : impl_->connections) {
+    counts.by_state.at(static_cast<std::size_t>(c->state))++;
+    counts.by_path.at(static_cast<std::size_t>(c->socket.kind))++;
+  }
+  return counts;
+}
 
 std::optional<ConnectionInfo> Node::connection_info(const ConnectionId& id) const {
   const Connection* c = impl_->find(id);

@@ -137,6 +137,12 @@ struct ConnectionInfo {
   std::uint64_t stun_bytes_relayed = 0;
 };
 
+// How many connections are in each state and on each path kind (a snapshot, for metrics).
+struct ConnectionCounts {
+  std::array<std::size_t, 4> by_state{};  // indexed by ConnectionState
+  std::array<std::size_t, 5> by_path{};   // indexed by PathKind
+};
+
 // Node-wide counters.
 struct NodeStats {
   std::uint64_t stun_bytes_to_relays = 0;  // TURN control traffic sent, as snownet counts it
@@ -231,6 +237,8 @@ class Node {
   std::optional<ConnectionId> connection_by_key(const crypto::PublicKey& remote) const;
   std::size_t num_relays() const;
   NodeStats stats() const;
+  // O(connections): meant for a metrics scrape, not for the data path.
+  ConnectionCounts connection_counts() const;
 
   // Forgets everything: every connection is closed (ConnectionClosed{reset}, nothing sent), the
   // allocations are dropped without deleting them, and a new static key is drawn. The caller must

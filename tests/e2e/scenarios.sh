@@ -108,6 +108,23 @@ direct | direct-routed | relayed)
     grep -q '"path":"direct"' "$E2E_WORK/client.log" && e2e_fail "a direct path was used"
   fi
   echo "ok: ping v4/v6, HTTP v4/v6, 10 MB SHA-256 match, path $want"
+  # The gateway's metrics tell the same story.
+  metrics=$(ip netns exec "$GW" curl -sf http://127.0.0.1:8080/metrics) || e2e_fail "no /metrics"
+  metric() { printf '%s\n' "$metrics" | awk -v k="$1" '$1 == k {print $2}'; }
+  [ "$(metric 'firezone_gateway_connections{state="connected"}')" = 1 ] ||
+    e2e_fail "metrics: not one connected connection"
+  [ "$(metric 'firezone_gateway_clients')" = 1 ] || e2e_fail "metrics: not one client"
+  [ "$(metric 'firezone_gateway_portal_joined')" = 1 ] || e2e_fail "metrics: portal not joined"
+  down=$(metric 'firezone_gateway_bytes_total{direction="to_clients"}')
+  [ "${down:-0}" -gt 10000000 ] || e2e_fail "metrics: only ${down:-0} bytes to clients after 10 MB"
+  if [ "$want" = relayed ]; then
+    [ "$(metric 'firezone_gateway_connection_paths{path="direct"}')" = 0 ] ||
+      e2e_fail "metrics: a direct path on a relayed connection"
+  else
+    [ "$(metric 'firezone_gateway_connection_paths{path="direct"}')" = 1 ] ||
+      e2e_fail "metrics: no direct path"
+  fi
+  echo "ok: /metrics: 1 client, 1 connected connection, $down bytes to clients"
   ;;
 dns)
   start_all

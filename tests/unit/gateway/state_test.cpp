@@ -256,6 +256,15 @@ TEST_F(GatewayStateTest, FullSizePacketsCrossInBothDirections) {
   EXPECT_EQ(sim.tun_out[0], up.bytes);
   ASSERT_EQ(sim.client_rx.size(), 1u);
   EXPECT_EQ(sim.client_rx[0], down.bytes);
+  // The metrics' counters and the connection snapshot.
+  const GatewayStats& stats = sim.gateway.stats();
+  EXPECT_EQ(stats.packets_to_tun, 1u);
+  EXPECT_EQ(stats.bytes_to_tun, 1280u);
+  EXPECT_EQ(stats.packets_from_tun, 1u);
+  EXPECT_EQ(stats.bytes_from_tun, 1280u);
+  const p2p::ConnectionCounts counts = sim.gateway.node().connection_counts();
+  EXPECT_EQ(counts.by_state.at(static_cast<std::size_t>(p2p::ConnectionState::connected)), 1u);
+  EXPECT_EQ(counts.by_path.at(static_cast<std::size_t>(p2p::PathKind::direct)), 1u);
 }
 
 TEST_F(GatewayStateTest, FullSizePacketsCrossARelayedPath) {

@@ -1,5 +1,5 @@
-// HealthServer over a loopback TCP connection: /healthz, /readyz (ready and not), 404, 405,
-// bind errors.
+// HealthServer over a loopback TCP connection: /healthz, /readyz (ready and not), /metrics, 404,
+// 405, bind errors.
 #include "io/health_server.hpp"
 
 #include <arpa/inet.h>
@@ -106,6 +106,7 @@ TEST_F(HealthServerTest, ReadyzFollowsTheReadinessCallback) {
 }
 
 TEST_F(HealthServerTest, UnknownPathsAndMethods) {
+  // Without a metrics callback /metrics does not exist.
   EXPECT_EQ(get(port_, "/metrics").substr(0, 24), "HTTP/1.1 404 Not Found\r\n");
   EXPECT_EQ(get(port_, "/").substr(0, 24), "HTTP/1.1 404 Not Found\r\n");
   const auto post = get(port_, "/healthz", "POST");
@@ -114,6 +115,26 @@ TEST_F(HealthServerTest, UnknownPathsAndMethods) {
   EXPECT_EQ(get(port_, "/healthz", "HEAD"),
             "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/plain\r\n"
             "Content-Length: 3\r\n\r\n");
+}
+
+TEST_F(HealthServerTest, MetricsAreServedOnceACallbackIsSet) {
+  std::promise<void> set;
+  std::atomic<int> calls = 0;
+  boost::asio::post(io_, [&] {
+    server_->set_metrics([&calls] {
+      ++calls;
+      return std::string("firezone_gateway_ready 0\n");
+    });
+    set.set_value();
+  });
+  set.get_future().wait();
+  EXPECT_EQ(get(port_, "/metrics"),
+            "HTTP/1.1 200 OK\r\nConnection: close\r\n"
+            "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+            "Content-Length: 25\r\n\r\nfirezone_gateway_ready 0\n");
+  EXPECT_EQ(get(port_, "/metrics", "POST").substr(0, 33), "HTTP/1.1 405 Method Not Allowed\r\n");
+  EXPECT_EQ(get(port_, "/metrics?x=1").substr(0, 17), "HTTP/1.1 200 OK\r\n");
+  EXPECT_EQ(calls, 2);
 }
 
 TEST_F(HealthServerTest, GarbageAndHttp10) {
