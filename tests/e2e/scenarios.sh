@@ -17,6 +17,8 @@
 #              offers a second one: traffic resumes through the second relay
 #   unprivileged  the gateway as the systemd unit runs it: an unprivileged user with only
 #              CAP_NET_ADMIN (ambient) and no_new_privs; traffic flows, SIGTERM says goodbye
+#   load       40 s of iperf3 at full speed both ways: the gateway stays joined (its heartbeat
+#              reaches the portal), /readyz answers promptly throughout (firezone#10167)
 #   loss       20 % packet loss (netem) on the client's link: a 10 MB download still matches
 # Every scenario fails if the gateway logs an unexpected line at WARN or above.
 # Usage: scenarios.sh SCENARIO GATEWAY_BIN PORTAL_BIN CLIENT_BIN
@@ -304,6 +306,52 @@ SH
   e2e_wait_for 2 sh -c "[ \$(grep -c '\"reason\":\"goodbye\"' $E2E_WORK/client.log) -gt $before ]" ||
     e2e_fail "no goodbye at the client"
   echo "ok: SIGTERM -> goodbye at the client"
+  ;;
+load)
+  start_all
+  e2e_wait_for 30 cping -c1 -W1 "$RES_IP" || e2e_fail "tunnel not up"
+  t0=$(e2e_now_ms)
+  ip netns exec "$CLIENT" iperf3 -c "$RES_IP" -t "${LOAD_SECONDS:-40}" --bidir -J \
+    >"$E2E_WORK/iperf-load.json" 2>&1 &
+  IPERF_CLIENT=$!
+  E2E_PIDS+=("$IPERF_CLIENT")
+  sleep 1
+  worst=0
+  for _ in $(seq $((${LOAD_SECONDS:-40} - 5))); do
+    out=$(ip netns exec "$GW" curl -s -o /dev/null -m 5 -w '%{http_code} %{time_total}' \
+      http://127.0.0.1:8080/readyz)
+    [ "${out% *}" = 200 ] || e2e_fail "/readyz answered '$out' under load"
+    ms=$(python3 -c "print(int(${out#* } * 1000))")
+    [ "$ms" -gt "$worst" ] && worst=$ms
+    sleep 1
+  done
+  wait "$IPERF_CLIENT" || e2e_fail "iperf3 failed: $(tail -5 "$E2E_WORK/iperf-load.json")"
+  rates=$(python3 - "$E2E_WORK/iperf-load.json" <<'PY'
+import json, sys
+end = json.load(open(sys.argv[1]))["end"]
+print("%.0f up, %.0f down" % (end["sum_sent"]["bits_per_second"] / 1e6,
+                              end["sum_received_bidir_reverse"]["bits_per_second"] / 1e6))
+PY
+)
+  # The gateway's heartbeat went out during the load (every 30 s without other frames), and it
+  # never lost the portal.
+  beats=$(python3 - "$E2E_WORK/portal.log" "$t0" <<'PY'
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    if e.get("dir") == "in" and e.get("event") == "heartbeat" and e.get("peer") == "gateway":
+        n += 1
+print(n)
+PY
+)
+  [ "$beats" -ge 1 ] || e2e_fail "no heartbeat from the gateway reached the portal"
+  grep -q 'connection to the portal lost' "$E2E_WORK/gateway.log" && e2e_fail "portal lost under load"
+  [ "$worst" -lt 1000 ] || e2e_fail "/readyz took $worst ms under load"
+  echo "ok: ${LOAD_SECONDS:-40} s at $rates Mbit/s: joined throughout, $beats heartbeat(s), slowest /readyz $worst ms"
   ;;
 loss)
   start_all
