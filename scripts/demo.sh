@@ -51,6 +51,10 @@ echo "   curl http://web.res.test/ (a DNS resource, through a proxy IP) -> $(ip 
 
 say "2. iperf3 through the tunnel for 5 s"
 ip netns exec "$CLIENT" iperf3 -c "$RES_IP" -t 5 -f m 2>&1 | grep -E 'sender|receiver' | sed 's/^/   /'
+echo "   the gateway's own view (GET /metrics on its health address):"
+ip netns exec "$GW" curl -s http://127.0.0.1:8080/metrics |
+  grep -E '^firezone_gateway_(clients|connections\{state="connected"\}|connection_paths\{path="direct"\}|bytes_total)' |
+  sed 's/^/     /'
 
 say "3. Blocking the direct path: ICE moves the same connection to coturn (the session stays)"
 e2e_block_direct
