@@ -213,6 +213,7 @@ std::size_t GsoSplitter::next(std::span<PacketBuffer* const> buffers) {
     }
     buffer.resize(len);
     ++stats_.segments;
+    if (gso_) ++stats_.super_packet_segments;
     ++filled;
   }
   return filled;
@@ -273,6 +274,7 @@ bool checksums_valid(const TcpSegment& s) {
 
 // The open super-packet: its head is already in scratch at `offset + kVirtioNetHdrLen`.
 struct Group {
+  std::size_t first_packet = 0;
   std::size_t offset = 0;
   std::size_t length = 0;  // header + IP packet so far
   std::size_t segments = 0;
@@ -348,7 +350,7 @@ void finish(const Group& g, MutBytes scratch, std::vector<OffloadWrite>& writes,
     stats.coalesced_segments += g.segments;
   }
   hdr.serialize(MutBytes(out, kVirtioNetHdrLen));
-  writes.push_back(OffloadWrite{g.offset, g.length, g.segments});
+  writes.push_back(OffloadWrite{g.offset, g.length, g.segments, g.first_packet});
 }
 
 }  // namespace
@@ -399,6 +401,7 @@ std::size_t GroCoalescer::coalesce(std::span<const Bytes> packets, MutBytes scra
     ++stats_.packets;
     if (segment && segment->flags == tcp_flag::ack && segment->payload > 0) {
       Group g;
+      g.first_packet = consumed;
       g.offset = used;
       g.length = need;
       g.segments = 1;
@@ -409,7 +412,7 @@ std::size_t GroCoalescer::coalesce(std::span<const Bytes> packets, MutBytes scra
       open = g;
     } else {
       VirtioNetHdr{}.serialize(MutBytes(out, kVirtioNetHdrLen));
-      writes.push_back(OffloadWrite{used, need, 1});
+      writes.push_back(OffloadWrite{used, need, 1, consumed});
     }
     used += need;
   }

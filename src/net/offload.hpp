@@ -58,12 +58,13 @@ struct VirtioNetHdr {
 };
 
 struct SplitStats {
-  std::uint64_t reads = 0;                // loads accepted (plain and offloaded)
-  std::uint64_t super_packets = 0;        // loads with a GSO type
-  std::uint64_t segments = 0;             // packets handed out
-  std::uint64_t checksums_completed = 0;  // NEEDS_CSUM on a non-GSO packet
-  std::uint64_t malformed = 0;            // loads dropped as a whole
-  std::uint64_t oversized = 0;            // segments longer than the limit or the caller's buffer
+  std::uint64_t reads = 0;                  // loads accepted (plain and offloaded)
+  std::uint64_t super_packets = 0;          // loads with a GSO type
+  std::uint64_t segments = 0;               // packets handed out
+  std::uint64_t super_packet_segments = 0;  // those that came out of a super-packet
+  std::uint64_t checksums_completed = 0;    // NEEDS_CSUM on a non-GSO packet
+  std::uint64_t malformed = 0;              // loads dropped as a whole
+  std::uint64_t oversized = 0;              // segments longer than the limit or the caller's buffer
 };
 
 // Turns one TUN read (virtio-net header + packet) into single IP packets with complete headers
@@ -115,6 +116,7 @@ struct OffloadWrite {
   std::size_t offset = 0;
   std::size_t length = 0;
   std::size_t segments = 0;
+  std::size_t first_packet = 0;  // index of its first packet in the coalesce() input
   friend bool operator==(const OffloadWrite&, const OffloadWrite&) = default;
 };
 
