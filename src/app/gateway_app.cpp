@@ -148,6 +148,10 @@ class Gateway {
   BufferPool pool_{gateway::kBufferCapacity, p2p::kHeadroom, kMaxSpareBuffers};
   std::vector<io::OutDatagram> out_;
   std::vector<PacketBuffer> tun_in_buffers_;
+  // One drain's packets for the TUN device, written in one batch so that consecutive TCP
+  // segments of a flow become one offloaded write (capacity kept between drains).
+  std::vector<PacketBuffer> tun_out_;
+  std::vector<Bytes> tun_out_views_;
 };
 
 Status Gateway::start() {
@@ -366,10 +370,17 @@ void Gateway::drain() {
   flush_socket(udp4_);
   flush_socket(udp6_);
 
-  // A full device queue drops the packet, as the kernel would for a full txqueue.
-  while (auto p = state_.poll_tun_packet()) {
-    (void)tun_->write(p->span());
-    release(std::move(*p));
+  // A full device queue drops the packets, as the kernel would for a full txqueue.
+  while (auto p = state_.poll_tun_packet())
+    tun_out_.push_back(std::move(*p));
+  if (!tun_out_.empty()) {
+    tun_out_views_.clear();
+    for (const PacketBuffer& p : tun_out_)
+      tun_out_views_.push_back(p.span());
+    (void)tun_->write_batch(tun_out_views_);
+    for (PacketBuffer& p : tun_out_)
+      release(std::move(p));
+    tun_out_.clear();
   }
 
   while (auto e = state_.poll_event())

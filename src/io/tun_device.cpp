@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,6 +20,19 @@ namespace {
 
 constexpr const char* kLog = "io::tun";
 constexpr const char* kTunPath = "/dev/net/tun";
+
+// Debian 12's 6.1 UAPI headers predate USO (kernel 6.2).
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
+
+constexpr unsigned kTcpOffloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+constexpr unsigned kUdpOffloads = TUN_F_USO4 | TUN_F_USO6;
+// Room for several 64 KiB super-packets per write_batch round.
+constexpr std::size_t kWriteScratchSize = 4 * (net::kVirtioNetHdrLen + net::kMaxOffloadPacket);
 
 Error sys_error(std::string_view what) {
   return Error(Errc::state, what, std::strerror(errno));
@@ -35,6 +49,44 @@ Status ensure_tun_node() {
   return {};
 }
 
+struct Offloads {
+  bool enabled = false;
+  bool udp = false;
+};
+
+Result<int> open_queue(const std::string& name, bool vnet_hdr) {
+  int fd = ::open(kTunPath, O_RDWR | O_CLOEXEC);
+  if (fd < 0) return sys_error("open /dev/net/tun");
+  ifreq request{};
+  std::memcpy(request.ifr_name, name.data(), name.size());
+  request.ifr_flags =
+      static_cast<short>(IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE | (vnet_hdr ? IFF_VNET_HDR : 0));
+  if (::ioctl(fd, TUNSETIFF, &request) != 0) {
+    auto error = sys_error("ioctl(TUNSETIFF)");
+    ::close(fd);
+    return error;
+  }
+  return fd;
+}
+
+// TUNSETOFFLOAD with USO needs kernel 6.2; without it TCP offloads alone still pay off.
+Offloads enable_offloads(int fd) {
+  int header_size = static_cast<int>(net::kVirtioNetHdrLen);
+  if (::ioctl(fd, TUNSETVNETHDRSZ, &header_size) != 0) {
+    FZ_INFO(kLog, "TUN offloads unavailable: TUNSETVNETHDRSZ failed: {}", std::strerror(errno));
+    return {};
+  }
+  if (::ioctl(fd, TUNSETOFFLOAD, kTcpOffloads | kUdpOffloads) == 0) return {true, true};
+  const int uso_errno = errno;
+  if (::ioctl(fd, TUNSETOFFLOAD, kTcpOffloads) == 0) {
+    FZ_INFO(kLog, "TUN UDP segmentation offload unavailable ({}); using TCP offloads only",
+            std::strerror(uso_errno));
+    return {true, false};
+  }
+  FZ_INFO(kLog, "TUN offloads unavailable: TUNSETOFFLOAD failed: {}", std::strerror(errno));
+  return {};
+}
+
 }  // namespace
 
 Result<TunDevice> TunDevice::create(std::string name, TunOptions options) {
@@ -42,15 +94,27 @@ Result<TunDevice> TunDevice::create(std::string name, TunOptions options) {
     return Error(Errc::config, "invalid TUN device name", name);
   }
   FZ_TRY_STATUS(ensure_tun_node());
-  int fd = ::open(kTunPath, O_RDWR | O_CLOEXEC);
-  if (fd < 0) return sys_error("open /dev/net/tun");
-  ifreq request{};
-  std::memcpy(request.ifr_name, name.data(), name.size());
-  request.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE;
-  if (::ioctl(fd, TUNSETIFF, &request) != 0) {
-    auto error = sys_error("ioctl(TUNSETIFF)");
-    ::close(fd);
-    return error;
+  Offloads offloads;
+  int fd = -1;
+  if (options.offload) {
+    auto opened = open_queue(name, true);
+    if (opened) {
+      fd = *opened;
+      offloads = enable_offloads(fd);
+      if (!offloads.enabled) {
+        // The header cannot be switched off on an attached queue: reopen without it. The
+        // device is not persistent, so closing its only queue removes it first.
+        ::close(fd);
+        fd = -1;
+      }
+    } else {
+      FZ_INFO(kLog, "TUN offloads unavailable: {}", opened.error().to_string());
+    }
+  }
+  if (fd < 0) {
+    auto opened = open_queue(name, false);
+    if (!opened) return opened.error();
+    fd = *opened;
   }
   if (int flags = ::fcntl(fd, F_GETFL);
       flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
@@ -68,23 +132,34 @@ Result<TunDevice> TunDevice::create(std::string name, TunOptions options) {
     ::close(fd);
     return link.error();
   }
-  TunDevice device(fd, std::move(name), link->index, std::move(options), std::move(*netlink));
+  TunDevice device(fd, std::move(name), link->index, std::move(options), std::move(*netlink),
+                   offloads.enabled, offloads.udp);
   // txqueuelen at creation, like the reference; configure() re-checks it.
   if (auto status = device.netlink_.set_link(device.ifindex_, std::nullopt,
                                              device.options_.txqueuelen, std::nullopt);
       !status) {
     FZ_WARN(kLog, "could not set txqueuelen on {}: {}", device.name_, status.error().to_string());
   }
-  FZ_INFO(kLog, "opened TUN device {} (index {})", device.name_, device.ifindex_);
+  FZ_INFO(kLog, "opened TUN device {} (index {}, offloads: {})", device.name_, device.ifindex_,
+          offloads.enabled ? (offloads.udp ? "TCP and UDP" : "TCP") : "off");
   return device;
 }
 
-TunDevice::TunDevice(int fd, std::string name, int ifindex, TunOptions options, Netlink netlink)
+TunDevice::TunDevice(int fd, std::string name, int ifindex, TunOptions options, Netlink netlink,
+                     bool offload, bool udp_offload)
     : fd_(fd),
       name_(std::move(name)),
       ifindex_(ifindex),
       options_(std::move(options)),
-      netlink_(std::move(netlink)) {}
+      netlink_(std::move(netlink)),
+      splitter_(options_.max_packet_size) {
+  stats_.offload = offload;
+  stats_.udp_offload = udp_offload;
+  if (offload) {
+    read_scratch_.resize(net::kVirtioNetHdrLen + net::kMaxOffloadPacket);
+    write_scratch_.resize(kWriteScratchSize);
+  }
+}
 
 TunDevice::TunDevice(TunDevice&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
@@ -92,7 +167,12 @@ TunDevice::TunDevice(TunDevice&& other) noexcept
       ifindex_(other.ifindex_),
       options_(std::move(other.options_)),
       netlink_(std::move(other.netlink_)),
-      stats_(other.stats_) {}
+      stats_(other.stats_),
+      read_scratch_(std::move(other.read_scratch_)),
+      splitter_(std::move(other.splitter_)),
+      write_scratch_(std::move(other.write_scratch_)),
+      writes_(std::move(other.writes_)),
+      coalescer_(std::move(other.coalescer_)) {}
 
 TunDevice& TunDevice::operator=(TunDevice&& other) noexcept {
   if (this != &other) {
@@ -103,6 +183,12 @@ TunDevice& TunDevice::operator=(TunDevice&& other) noexcept {
     options_ = std::move(other.options_);
     netlink_ = std::move(other.netlink_);
     stats_ = other.stats_;
+    // The splitter's view points into read_scratch_'s heap block, which moves along.
+    read_scratch_ = std::move(other.read_scratch_);
+    splitter_ = std::move(other.splitter_);
+    write_scratch_ = std::move(other.write_scratch_);
+    writes_ = std::move(other.writes_);
+    coalescer_ = std::move(other.coalescer_);
   }
   return *this;
 }
@@ -155,6 +241,10 @@ Status TunDevice::set_routes(std::span<const net::Cidr> routes) {
 }
 
 std::size_t TunDevice::read_batch(std::span<PacketBuffer* const> buffers) {
+  return stats_.offload ? read_batch_offload(buffers) : read_batch_plain(buffers);
+}
+
+std::size_t TunDevice::read_batch_plain(std::span<PacketBuffer* const> buffers) {
   std::size_t filled = 0;
   while (filled < buffers.size()) {
     PacketBuffer& buffer = *buffers[filled];
@@ -188,8 +278,68 @@ std::size_t TunDevice::read_batch(std::span<PacketBuffer* const> buffers) {
   return filled;
 }
 
+std::size_t TunDevice::read_batch_offload(std::span<PacketBuffer* const> buffers) {
+  std::size_t filled = 0;
+  while (filled < buffers.size()) {
+    if (splitter_.pending()) {
+      filled += splitter_.next(buffers.subspan(filled));
+      continue;
+    }
+    ++stats_.read_syscalls;
+    const ssize_t n = ::read(fd_, read_scratch_.data(), read_scratch_.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) {
+        ++stats_.read_errors;
+        FZ_WARN(kLog, "read from {} failed: {}", name_, std::strerror(errno));
+      }
+      break;
+    }
+    if (n == 0) {
+      stats_.closed = true;
+      FZ_WARN(kLog, "read from {} returned 0 bytes (fd closed)", name_);
+      break;
+    }
+    (void)splitter_.load(Bytes(read_scratch_.data(), static_cast<std::size_t>(n)));
+  }
+  sync_split_stats();
+  return filled;
+}
+
+void TunDevice::sync_split_stats() {
+  const net::SplitStats& s = splitter_.stats();
+  stats_.packets_read = s.segments;
+  stats_.dropped_oversized = s.oversized;
+  stats_.super_packets_read = s.super_packets;
+  stats_.offload_malformed = s.malformed;
+  stats_.checksums_completed = s.checksums_completed;
+  stats_.segments_read = s.super_packet_segments;
+}
+
 Status TunDevice::write(Bytes ip_packet) {
+  if (stats_.offload) {
+    // A zero header is GSO_NONE without NEEDS_CSUM: the packet goes in as it is.
+    std::uint8_t header[net::kVirtioNetHdrLen] = {};
+    iovec parts[2] = {{header, sizeof header},
+                      {const_cast<std::uint8_t*>(ip_packet.data()), ip_packet.size()}};
+    for (;;) {
+      ++stats_.write_syscalls;
+      const ssize_t n = ::writev(fd_, parts, 2);
+      if (n >= 0) {
+        ++stats_.packets_written;
+        return {};
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        ++stats_.write_would_block;
+        return Error(Errc::exhausted, "TUN write would block");
+      }
+      ++stats_.write_errors;
+      return Error(Errc::state, "TUN write failed", std::strerror(errno));
+    }
+  }
   for (;;) {
+    ++stats_.write_syscalls;
     const ssize_t n = ::write(fd_, ip_packet.data(), ip_packet.size());
     if (n >= 0) {
       ++stats_.packets_written;
@@ -206,12 +356,45 @@ Status TunDevice::write(Bytes ip_packet) {
 }
 
 std::size_t TunDevice::write_batch(std::span<const Bytes> ip_packets) {
+  if (stats_.offload) return write_batch_offload(ip_packets);
   std::size_t done = 0;
   for (Bytes packet : ip_packets) {
     auto status = write(packet);
     if (!status && status.error().code() == Errc::exhausted) break;
     if (!status) FZ_DEBUG(kLog, "dropped a packet to {}: {}", name_, status.error().to_string());
     ++done;
+  }
+  return done;
+}
+
+std::size_t TunDevice::write_batch_offload(std::span<const Bytes> ip_packets) {
+  std::size_t done = 0;
+  while (done < ip_packets.size()) {
+    const std::size_t consumed =
+        coalescer_.coalesce(ip_packets.subspan(done), write_scratch_, writes_);
+    for (const net::OffloadWrite& w : writes_) {
+      for (;;) {
+        ++stats_.write_syscalls;
+        const ssize_t n = ::write(fd_, write_scratch_.data() + w.offset, w.length);
+        if (n >= 0) {
+          stats_.packets_written += w.segments;
+          if (w.segments > 1) {
+            ++stats_.super_packets_written;
+            stats_.segments_written += w.segments;
+          }
+          break;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) {
+          ++stats_.write_would_block;
+          return done + w.first_packet;
+        }
+        ++stats_.write_errors;
+        FZ_DEBUG(kLog, "dropped {} packet(s) to {}: {}", w.segments, name_, std::strerror(errno));
+        break;
+      }
+    }
+    done += consumed;
   }
   return done;
 }

@@ -24,6 +24,7 @@
 #include "base/result.hpp"
 #include "io/netlink.hpp"
 #include "net/ip_addr.hpp"
+#include "net/offload.hpp"
 
 namespace fz::io {
 
@@ -43,6 +44,10 @@ struct TunOptions {
   };
   // Reads longer than this (the device MTU) are dropped.
   std::size_t max_packet_size = kTunMtu;
+  // Open with IFF_VNET_HDR and TUNSETOFFLOAD(CSUM|TSO4|TSO6[|USO4|USO6]): the kernel hands over
+  // and takes TCP/UDP super-packets of up to 64 KiB; read_batch splits them and write_batch
+  // coalesces TCP segments (net/offload.hpp). Falls back to plain packets if the kernel refuses.
+  bool offload = true;
 };
 
 struct TunStats {
@@ -54,12 +59,23 @@ struct TunStats {
   std::uint64_t packets_written = 0;
   std::uint64_t write_would_block = 0;
   std::uint64_t write_errors = 0;
+  // Offload mode only.
+  bool offload = false;                   // IFF_VNET_HDR and TUNSETOFFLOAD are in effect
+  bool udp_offload = false;               // USO4/USO6 accepted as well
+  std::uint64_t super_packets_read = 0;   // reads that carried a GSO super-packet
+  std::uint64_t segments_read = 0;        // packets split out of those
+  std::uint64_t offload_malformed = 0;    // reads dropped by the splitter
+  std::uint64_t checksums_completed = 0;  // NEEDS_CSUM on plain packets
+  std::uint64_t write_syscalls = 0;
+  std::uint64_t super_packets_written = 0;  // writes that carried more than one TCP segment
+  std::uint64_t segments_written = 0;       // packets that went into those
 };
 
 class TunDevice {
  public:
   // Opens /dev/net/tun (creating the node if missing), attaches to `name` with IFF_TUN |
-  // IFF_NO_PI | IFF_MULTI_QUEUE (one queue), makes the fd non-blocking and sets txqueuelen.
+  // IFF_NO_PI | IFF_MULTI_QUEUE (one queue) and, with options.offload, IFF_VNET_HDR plus the
+  // offloads; makes the fd non-blocking and sets txqueuelen.
   static Result<TunDevice> create(std::string name = kTunName, TunOptions options = {});
 
   TunDevice(TunDevice&& other) noexcept;
@@ -85,20 +101,30 @@ class TunDevice {
   // come first and in arrival order. Packets longer than max_packet_size are dropped and
   // counted; give buffers more tailroom than max_packet_size so that such a packet is seen whole
   // rather than cut to the buffer. A closed fd or another read error ends the batch early and is
-  // logged.
+  // logged. In offload mode a read may carry many packets: those that do not fit in `buffers`
+  // are kept and come first in the next call.
   std::size_t read_batch(std::span<PacketBuffer* const> buffers);
 
-  // Writes one IP packet. Errc::exhausted means the device queue is full (EAGAIN); the packet is
+  // Writes one IP packet (behind a GSO_NONE header in offload mode). Errc::exhausted means the
+  // device queue is full (EAGAIN); the packet is
   // not written and the caller may retry after fd() becomes writable or drop it.
   Status write(Bytes ip_packet);
   // Writes packets in order until one would block; returns how many were written or dropped
-  // because of a hard error (a failed packet does not stop the batch).
+  // because of a hard error (a failed packet does not stop the batch). In offload mode
+  // consecutive TCP segments of one flow go out as one super-packet (one write()); if that write
+  // would block, none of its packets count as written.
   std::size_t write_batch(std::span<const Bytes> ip_packets);
 
   const TunStats& stats() const { return stats_; }
 
  private:
-  TunDevice(int fd, std::string name, int ifindex, TunOptions options, Netlink netlink);
+  TunDevice(int fd, std::string name, int ifindex, TunOptions options, Netlink netlink,
+            bool offload, bool udp_offload);
+
+  std::size_t read_batch_plain(std::span<PacketBuffer* const> buffers);
+  std::size_t read_batch_offload(std::span<PacketBuffer* const> buffers);
+  std::size_t write_batch_offload(std::span<const Bytes> ip_packets);
+  void sync_split_stats();
 
   int fd_ = -1;
   std::string name_;
@@ -106,6 +132,12 @@ class TunDevice {
   TunOptions options_;
   Netlink netlink_;
   TunStats stats_;
+  // Offload mode: one read of up to 64 KiB + the virtio header, split across read_batch calls.
+  std::vector<std::uint8_t> read_scratch_;
+  net::GsoSplitter splitter_;
+  std::vector<std::uint8_t> write_scratch_;
+  std::vector<net::OffloadWrite> writes_;
+  net::GroCoalescer coalescer_;
 };
 
 }  // namespace fz::io
