@@ -151,7 +151,6 @@ class Gateway {
   // One drain's packets for the TUN device, written in one batch so that consecutive TCP
   // segments of a flow become one offloaded write (capacity kept between drains).
   std::vector<PacketBuffer> tun_out_;
-  std::vector<Bytes> tun_out_views_;
 };
 
 Status Gateway::start() {
@@ -374,10 +373,7 @@ void Gateway::drain() {
   while (auto p = state_.poll_tun_packet())
     tun_out_.push_back(std::move(*p));
   if (!tun_out_.empty()) {
-    tun_out_views_.clear();
-    for (const PacketBuffer& p : tun_out_)
-      tun_out_views_.push_back(p.span());
-    (void)tun_->write_batch(tun_out_views_);
+    (void)tun_->write_batch(std::span<const PacketBuffer>(tun_out_));
     for (PacketBuffer& p : tun_out_)
       release(std::move(p));
     tun_out_.clear();

@@ -367,6 +367,13 @@ std::size_t TunDevice::write_batch(std::span<const Bytes> ip_packets) {
   return done;
 }
 
+std::size_t TunDevice::write_batch(std::span<const PacketBuffer> ip_packets) {
+  write_views_.clear();
+  for (const PacketBuffer& p : ip_packets)
+    write_views_.push_back(p.span());
+  return write_batch(std::span<const Bytes>(write_views_));
+}
+
 std::size_t TunDevice::write_batch_offload(std::span<const Bytes> ip_packets) {
   std::size_t done = 0;
   while (done < ip_packets.size()) {

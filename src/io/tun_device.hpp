@@ -114,6 +114,8 @@ class TunDevice {
   // consecutive TCP segments of one flow go out as one super-packet (one write()); if that write
   // would block, none of its packets count as written.
   std::size_t write_batch(std::span<const Bytes> ip_packets);
+  // The same for packets in buffers (what the sans-IO cores hand out).
+  std::size_t write_batch(std::span<const PacketBuffer> ip_packets);
 
   const TunStats& stats() const { return stats_; }
 
@@ -137,6 +139,7 @@ class TunDevice {
   net::GsoSplitter splitter_;
   std::vector<std::uint8_t> write_scratch_;
   std::vector<net::OffloadWrite> writes_;
+  std::vector<Bytes> write_views_;
   net::GroCoalescer coalescer_;
 };
 

@@ -222,12 +222,16 @@ class App {
     }
     flush(pending4_);
     flush(pending6_);
-    // A full device queue drops the packet, as the kernel would for a full txqueue.
-    while (auto p = state_.poll_tun_packet()) {
-      if (auto st = tun_.write(p->span()); !st)
-        FZ_DEBUG(kLog, "TUN write: {}", st.error().to_string());
-      release(std::move(*p));
-    }
+    // One batch per drain, so that the device can coalesce TCP segments (TUN offloads); a full
+    // device queue drops the rest, as the kernel would for a full txqueue.
+    while (auto p = state_.poll_tun_packet())
+      tun_out_.push_back(std::move(*p));
+    if (const std::size_t written = tun_.write_batch(std::span<const fz::PacketBuffer>(tun_out_));
+        written < tun_out_.size())
+      FZ_DEBUG(kLog, "TUN queue full; dropped {} packet(s)", tun_out_.size() - written);
+    for (auto& b : tun_out_)
+      release(std::move(b));
+    tun_out_.clear();
     while (auto e = state_.poll_event())
       handle_event(std::move(*e));
     report_changes();
@@ -374,6 +378,7 @@ class App {
   std::vector<fz::PacketBuffer> tun_buffers_;
   fz::BufferPool pool_{fz::client::ClientState::kBufferCapacity + 64, fz::p2p::kHeadroom,
                        kMaxSpare};
+  std::vector<fz::PacketBuffer> tun_out_;
   std::vector<fz::p2p::Transmit> pending4_;
   std::vector<fz::p2p::Transmit> pending6_;
   std::vector<fz::io::OutDatagram> out_;
