@@ -63,4 +63,15 @@ inline void store_le64(std::uint8_t* p, std::uint64_t v) {
   std::memcpy(p, &v, sizeof v);
 }
 
+// Native byte order: the TUN device's virtio-net header, and 16-bit words summed as they lie in
+// memory (ones'-complement checksums are byte-order independent).
+inline std::uint16_t load_native16(const std::uint8_t* p) {
+  std::uint16_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store_native16(std::uint8_t* p, std::uint16_t v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
 }  // namespace fz

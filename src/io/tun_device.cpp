@@ -244,34 +244,39 @@ std::size_t TunDevice::read_batch(std::span<PacketBuffer* const> buffers) {
   return stats_.offload ? read_batch_offload(buffers) : read_batch_plain(buffers);
 }
 
+std::size_t TunDevice::read_once(MutBytes into) {
+  for (;;) {
+    ++stats_.read_syscalls;
+    const ssize_t n = ::read(fd_, into.data(), into.size());
+    if (n > 0) return static_cast<std::size_t>(n);
+    if (n == 0) {
+      stats_.closed = true;
+      FZ_WARN(kLog, "read from {} returned 0 bytes (fd closed)", name_);
+      return 0;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) {
+      ++stats_.read_errors;
+      FZ_WARN(kLog, "read from {} failed: {}", name_, std::strerror(errno));
+    }
+    return 0;
+  }
+}
+
 std::size_t TunDevice::read_batch_plain(std::span<PacketBuffer* const> buffers) {
   std::size_t filled = 0;
   while (filled < buffers.size()) {
     PacketBuffer& buffer = *buffers[filled];
     buffer.reset(buffer.headroom());
-    const std::size_t room = buffer.tailroom();
-    ++stats_.read_syscalls;
-    const ssize_t n = ::read(fd_, buffer.data(), room);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) {
-        ++stats_.read_errors;
-        FZ_WARN(kLog, "read from {} failed: {}", name_, std::strerror(errno));
-      }
-      break;
-    }
-    if (n == 0) {
-      stats_.closed = true;
-      FZ_WARN(kLog, "read from {} returned 0 bytes (fd closed)", name_);
-      break;
-    }
-    if (static_cast<std::size_t>(n) > options_.max_packet_size) {
+    const std::size_t n = read_once(MutBytes(buffer.data(), buffer.tailroom()));
+    if (n == 0) break;
+    if (n > options_.max_packet_size) {
       ++stats_.dropped_oversized;
       FZ_DEBUG(kLog, "dropped a {}-byte packet from {} (limit {})", n, name_,
                options_.max_packet_size);
       continue;
     }
-    buffer.resize(static_cast<std::size_t>(n));
+    buffer.resize(n);
     ++stats_.packets_read;
     ++filled;
   }
@@ -285,22 +290,9 @@ std::size_t TunDevice::read_batch_offload(std::span<PacketBuffer* const> buffers
       filled += splitter_.next(buffers.subspan(filled));
       continue;
     }
-    ++stats_.read_syscalls;
-    const ssize_t n = ::read(fd_, read_scratch_.data(), read_scratch_.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) {
-        ++stats_.read_errors;
-        FZ_WARN(kLog, "read from {} failed: {}", name_, std::strerror(errno));
-      }
-      break;
-    }
-    if (n == 0) {
-      stats_.closed = true;
-      FZ_WARN(kLog, "read from {} returned 0 bytes (fd closed)", name_);
-      break;
-    }
-    (void)splitter_.load(Bytes(read_scratch_.data(), static_cast<std::size_t>(n)));
+    const std::size_t n = read_once(MutBytes(read_scratch_.data(), read_scratch_.size()));
+    if (n == 0) break;
+    (void)splitter_.load(Bytes(read_scratch_.data(), n));
   }
   sync_split_stats();
   return filled;

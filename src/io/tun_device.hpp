@@ -123,6 +123,9 @@ class TunDevice {
   TunDevice(int fd, std::string name, int ifindex, TunOptions options, Netlink netlink,
             bool offload, bool udp_offload);
 
+  // One read() into `into`, retried on EINTR. Returns its length, or 0 when the batch must stop:
+  // EAGAIN, an error or a closed device (the last two counted and logged).
+  std::size_t read_once(MutBytes into);
   std::size_t read_batch_plain(std::span<PacketBuffer* const> buffers);
   std::size_t read_batch_offload(std::span<PacketBuffer* const> buffers);
   std::size_t write_batch_offload(std::span<const Bytes> ip_packets);

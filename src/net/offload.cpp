@@ -15,15 +15,6 @@ constexpr const char* kLog = "net::offload";
 constexpr std::size_t kTcpChecksumOffset = 16;
 constexpr std::size_t kUdpChecksumOffset = 6;
 
-inline std::uint16_t load_host16(const std::uint8_t* p) {
-  std::uint16_t v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store_host16(std::uint8_t* p, std::uint16_t v) {
-  std::memcpy(p, &v, sizeof v);
-}
-
 // Addresses (contiguous in both headers), protocol and L4 length, not folded.
 std::uint32_t pseudo_sum(const std::uint8_t* ip, bool is_v4, std::uint8_t protocol,
                          std::size_t l4_len) {
@@ -58,20 +49,20 @@ std::optional<VirtioNetHdr> VirtioNetHdr::parse(Bytes data) {
   VirtioNetHdr h;
   h.flags = data[0];
   h.gso_type = data[1];
-  h.hdr_len = load_host16(data.data() + 2);
-  h.gso_size = load_host16(data.data() + 4);
-  h.csum_start = load_host16(data.data() + 6);
-  h.csum_offset = load_host16(data.data() + 8);
+  h.hdr_len = load_native16(data.data() + 2);
+  h.gso_size = load_native16(data.data() + 4);
+  h.csum_start = load_native16(data.data() + 6);
+  h.csum_offset = load_native16(data.data() + 8);
   return h;
 }
 
 void VirtioNetHdr::serialize(MutBytes out) const {
   out[0] = flags;
   out[1] = gso_type;
-  store_host16(out.data() + 2, hdr_len);
-  store_host16(out.data() + 4, gso_size);
-  store_host16(out.data() + 6, csum_start);
-  store_host16(out.data() + 8, csum_offset);
+  store_native16(out.data() + 2, hdr_len);
+  store_native16(out.data() + 4, gso_size);
+  store_native16(out.data() + 6, csum_start);
+  store_native16(out.data() + 8, csum_offset);
 }
 
 // --- splitting ------------------------------------------------------------------------------
