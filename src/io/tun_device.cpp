@@ -309,30 +309,16 @@ void TunDevice::sync_split_stats() {
 }
 
 Status TunDevice::write(Bytes ip_packet) {
-  if (stats_.offload) {
-    // A zero header is GSO_NONE without NEEDS_CSUM: the packet goes in as it is.
-    std::uint8_t header[net::kVirtioNetHdrLen] = {};
-    iovec parts[2] = {{header, sizeof header},
-                      {const_cast<std::uint8_t*>(ip_packet.data()), ip_packet.size()}};
-    for (;;) {
-      ++stats_.write_syscalls;
-      const ssize_t n = ::writev(fd_, parts, 2);
-      if (n >= 0) {
-        ++stats_.packets_written;
-        return {};
-      }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        ++stats_.write_would_block;
-        return Error(Errc::exhausted, "TUN write would block");
-      }
-      ++stats_.write_errors;
-      return Error(Errc::state, "TUN write failed", std::strerror(errno));
-    }
-  }
+  // In offload mode a zero header (GSO_NONE without NEEDS_CSUM) goes first: the packet goes in
+  // as it is.
+  std::uint8_t header[net::kVirtioNetHdrLen] = {};
+  iovec parts[2] = {{header, sizeof header},
+                    {const_cast<std::uint8_t*>(ip_packet.data()), ip_packet.size()}};
+  iovec* const first = stats_.offload ? parts : parts + 1;
+  const int count = stats_.offload ? 2 : 1;
   for (;;) {
     ++stats_.write_syscalls;
-    const ssize_t n = ::write(fd_, ip_packet.data(), ip_packet.size());
+    const ssize_t n = ::writev(fd_, first, count);
     if (n >= 0) {
       ++stats_.packets_written;
       return {};
