@@ -107,6 +107,13 @@ class Gateway {
   void handle_event(gateway::Event event);
   void configure_tun(const gateway::IpConfig& addresses);
 
+  // What /readyz reports; the metrics' `ready` gauge says the same.
+  io::Readiness readiness() const {
+    if (shutting_down_) return io::Readiness{false, "shutting down"};
+    if (!joined_) return io::Readiness{false, "not connected to the portal"};
+    if (!tun_configured_) return io::Readiness{false, "TUN device not configured"};
+    return io::Readiness{true, {}};
+  }
   MetricsSnapshot metrics_snapshot() const;
   void begin_shutdown();
   void maybe_finish_shutdown();
@@ -169,12 +176,8 @@ Status Gateway::start() {
 
   FZ_TRY_STATUS(open_sockets());
 
-  health_ = std::make_unique<io::HealthServer>(io_, config_.health_check, [this] {
-    if (shutting_down_) return io::Readiness{false, "shutting down"};
-    if (!joined_) return io::Readiness{false, "not connected to the portal"};
-    if (!tun_configured_) return io::Readiness{false, "TUN device not configured"};
-    return io::Readiness{true, {}};
-  });
+  health_ =
+      std::make_unique<io::HealthServer>(io_, config_.health_check, [this] { return readiness(); });
   health_->set_metrics([this] { return render_metrics(metrics_snapshot()); });
   FZ_TRY_STATUS(health_->start());
 
@@ -401,7 +404,7 @@ MetricsSnapshot Gateway::metrics_snapshot() const {
   MetricsSnapshot m;
   m.version = FZ_VERSION;
   m.protocol_version = config_.protocol_version;
-  m.ready = !shutting_down_ && joined_ && tun_configured_;
+  m.ready = readiness().ready;
   m.portal_joined = joined_;
   m.portal_joins = portal_joins_;
   m.clients = state_.peers().size();
